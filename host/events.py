@@ -1,0 +1,77 @@
+"""What the engine is told: small immutable inputs, one class for every source.
+
+The live host, the simulator and the backtest all turn their inputs into these. Times are UTC
+seconds since the epoch (float); the engine never reads a clock, so each input carries its own.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# A resident did something: the switch went on or off, or another sensor saw a person.
+ON = "on"
+OFF = "off"
+ACTIVITY = "activity"
+RESIDENT_KINDS = frozenset({ON, OFF, ACTIVITY})
+
+# The device's own life: it came online (detail: (power mode "switched" or "mains", heartbeat
+# interval in seconds)), went offline (last will, or an orderly goodbye), or said it is alive.
+ONLINE = "online"
+OFFLINE = "offline"
+HEARTBEAT = "heartbeat"
+DEVICE_KINDS = frozenset({ONLINE, OFFLINE, HEARTBEAT})
+
+# The host could not deliver a knock to the bulb (no command ack in time).
+KNOCK_FAILED = "knock_failed"
+
+# People: a caseworker acknowledged, dispatched or resolved a case (detail: case id; for
+# resolve (case id, outcome)), or set away mode (detail: expected return, UTC seconds) / ended it.
+ACK = "ack"
+DISPATCH = "dispatch"
+RESOLVE = "resolve"
+AWAY = "away"
+AWAY_END = "away_end"
+PEOPLE_KINDS = frozenset({ACK, DISPATCH, RESOLVE, AWAY, AWAY_END})
+
+ALL_KINDS = RESIDENT_KINDS | DEVICE_KINDS | PEOPLE_KINDS | {KNOCK_FAILED}
+
+SWITCHED = "switched"
+MAINS = "mains"
+POWER_MODES = frozenset({SWITCHED, MAINS})
+
+
+class Event(NamedTuple):
+    """One input to the engine. A NamedTuple because the hot path makes and reads millions."""
+
+    household: str
+    time: float
+    kind: str
+    device: str | None = None
+    detail: object = None
+
+
+# Outcomes a case can be resolved with. RESIDENT_ANSWERED and DEVICE_RECOVERED are set by the
+# engine itself; the rest by a person.
+RESIDENT_FINE = "resident_fine"
+NEEDED_HELP = "needed_help"
+HOSPITAL = "hospital"
+DECEASED = "deceased"
+FALSE_ALARM = "false_alarm"
+DEVICE_FAULT = "device_fault"
+RESIDENT_ANSWERED = "resident_answered"
+DEVICE_RECOVERED = "device_recovered"
+OUTCOMES = frozenset(
+    {
+        RESIDENT_FINE,
+        NEEDED_HELP,
+        HOSPITAL,
+        DECEASED,
+        FALSE_ALARM,
+        DEVICE_FAULT,
+        RESIDENT_ANSWERED,
+        DEVICE_RECOVERED,
+    }
+)
+# Outcomes after which someone has seen the resident alive: the engine counts the resolution
+# as a sign of life, so an empty home does not alarm again straight away.
+SEEN_ALIVE = frozenset({RESIDENT_FINE, NEEDED_HELP, HOSPITAL, FALSE_ALARM, RESIDENT_ANSWERED})
