@@ -1,0 +1,699 @@
+"""The alarm engine: events and a time in, decisions out. No clock, socket or file in here.
+
+The live host, the simulator and the backtest all call `Engine.handle` for each input and
+`Engine.tick` when the time a Decision asked to be woken at has come. Both return the actions
+to carry out and the next wake time. State lives in one HouseholdState per household, mutated
+only here, so replaying the same inputs again changes nothing (older or equal timestamps are
+recognised and do not move anything forward).
+
+The ladder for a quiet household: fine -> watch (a gap that is unusual for this hour) -> knock
+(the gap is improbable: pulse the bulb and wait for a toggle) -> alarm (nobody answered:
+notify, and again every renotify_min until a person acknowledges) -> dispatched -> resolved.
+SOS skips straight to alarm; the light stuck on knocks even in quiet hours; a device that
+falls silent opens a device case, and a household nobody can watch is still alarmed within
+the ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import tzinfo
+from zoneinfo import ZoneInfo
+
+from host import case as ladder
+from host import decisions as d
+from host import events as ev
+from host.case import Case
+from host.config import EngineConfig
+from host.decisions import Decision, Reason
+from host.localtime import LocalClock
+from host.routine import Routine, bucket_of
+
+SEOUL = ZoneInfo("Asia/Seoul")
+NEVER = math.inf
+
+# Outcomes after which the gap just ended says nothing about the household's routine.
+_NOT_ROUTINE = frozenset({ev.NEEDED_HELP, ev.HOSPITAL, ev.DECEASED})
+_PERSON_OUTCOMES = ev.OUTCOMES - {ev.RESIDENT_ANSWERED, ev.DEVICE_RECOVERED}
+
+
+class DeviceState:
+    __slots__ = ("mode", "heartbeat_s", "last_seen", "online", "changed_at")
+
+    def __init__(self, mode: str, heartbeat_s: float) -> None:
+        self.mode = mode
+        self.heartbeat_s = heartbeat_s
+        self.last_seen = -NEVER
+        self.online = False
+        self.changed_at = -NEVER  # time of the last online/offline change
+
+
+class HouseholdState:
+    """Everything the engine knows about one household (about 3 KB with its routine)."""
+
+    __slots__ = (
+        "id",
+        "clock",
+        "routine",
+        "last",
+        "alive_at",
+        "day",
+        "gap_clean",
+        "light_on",
+        "light_t",
+        "toggles",
+        "status",
+        "watch_at",
+        "knock_at",
+        "due_raw",
+        "due_urgent",
+        "knock_urgent",
+        "watching",
+        "away_until",
+        "devices",
+        "device_due",
+        "blind",
+        "welfare",
+        "device_case",
+        "cases_opened",
+        "retired",
+        "wake_at",
+    )
+
+    def __init__(self, household: str, clock: LocalClock) -> None:
+        self.id = household
+        self.clock = clock
+        self.routine = Routine()
+        self.last = -NEVER  # last resident activity (UTC seconds)
+        self.alive_at = -NEVER  # last time a person vouched for the resident
+        self.day = -1  # local day number of the last activity
+        self.gap_clean = True  # the gap in progress is a fair sample of the routine
+        self.light_on = False
+        self.light_t = -NEVER  # time of the last light change
+        self.toggles: list[float] = []  # recent light changes, for SOS
+        self.status = d.FINE
+        self.watch_at: float | None = None  # cached: when the gap becomes unusual
+        self.knock_at: float | None = None  # cached: when to knock
+        # Running maxima over every sign of life of (since + knock gap) and (since + urgent
+        # gap). Knocks are scheduled from these, so a later sign of life can never bring a
+        # knock forward, even where a night visit's own threshold is shorter than the
+        # evening's before it.
+        self.due_raw = -NEVER
+        self.due_urgent = -NEVER
+        self.knock_urgent = False
+        self.watching = False
+        self.away_until: float | None = None
+        self.devices: dict[str, DeviceState] | None = None
+        self.device_due = NEVER  # earliest heartbeat deadline of an online device
+        self.blind = False  # every switched bulb is offline: nobody can watch
+        self.welfare: Case | None = None
+        self.device_case: Case | None = None
+        self.cases_opened = 0
+        self.retired = False  # the resident died: nothing more to watch
+        self.wake_at: float | None = None
+
+    @property
+    def since(self) -> float:
+        """The last sign of life inactivity is counted from."""
+        return self.last if self.last > self.alive_at else self.alive_at
+
+    def devices_changed(self, missed: int) -> None:
+        """Recompute what the plan needs from the devices (only device inputs change it)."""
+        due = NEVER
+        switched = up = 0
+        for dev in (self.devices or {}).values():
+            if dev.online:
+                due = min(due, dev.last_seen + dev.heartbeat_s * missed)
+            if dev.mode == ev.SWITCHED:
+                switched += 1
+                up += dev.online
+        self.device_due = due
+        self.blind = switched > 0 and up == 0
+
+
+class Engine:
+    """Holds every household's state and turns inputs into decisions."""
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        tz_of: Callable[[str], tzinfo] | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self._tz_of = tz_of or (lambda household: SEOUL)
+        self._clocks: dict[object, LocalClock] = {}
+        self._states: dict[str, HouseholdState] = {}
+        cfg = self.config
+        self._min_gap = cfg.min_gap_h * 3600
+        self._knock_s = cfg.knock_timeout_min * 60
+        self._learn_s = cfg.learn_gap_h * 3600
+
+    # -- public -----------------------------------------------------------------------------
+
+    def state(self, household: str) -> HouseholdState | None:
+        return self._states.get(household)
+
+    def households(self) -> Iterable[str]:
+        return self._states.keys()
+
+    def handle(self, event: ev.Event, now: float) -> Decision:
+        """Take one input at engine time `now` (the event's own time may be earlier)."""
+        st = self._states.get(event.household)
+        if st is None:
+            st = self._new_state(event.household)
+        out: list = []
+        t = event.time
+        kind = event.kind
+        if not t <= now + self.config.future_tolerance_s:  # also refuses NaN
+            out.append(d.Rejected(st.id, now, kind, f"time {t!r} is ahead of the clock {now}"))
+        elif kind in ev.RESIDENT_KINDS:
+            self._resident(st, t, kind, now, out)
+        elif kind in ev.DEVICE_KINDS:
+            self._device(st, event, now, out)
+        elif kind in ev.PEOPLE_KINDS:
+            self._people(st, event, now, out)
+        elif kind == ev.KNOCK_FAILED:
+            self._knock_failed(st, now, out)
+        else:
+            out.append(d.Rejected(st.id, now, kind, f"unknown event kind {kind!r}"))
+        return self._settle(st, now, out)
+
+    def tick(self, household: str, now: float) -> Decision:
+        """Run whatever has come due for this household by `now`."""
+        st = self._states.get(household)
+        if st is None:
+            return Decision([], None)
+        return self._settle(st, now, [])
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _new_state(self, household: str) -> HouseholdState:
+        tz = self._tz_of(household)
+        clock = self._clocks.get(tz)
+        if clock is None:
+            clock = self._clocks[tz] = LocalClock(tz)
+        st = self._states[household] = HouseholdState(household, clock)
+        return st
+
+    def _settle(self, st: HouseholdState, now: float, out: list) -> Decision:
+        """Carry out every step due by now, then work out the next wake time."""
+        for _ in range(64):  # each step moves the household on; a bound guards against bugs
+            at, step = self._plan(st)
+            if at > now:
+                break
+            step(st, now, out)
+        else:  # pragma: no cover - would mean a step that does not advance
+            raise RuntimeError(f"household {st.id}: plan does not advance at {now}")
+        status, reason = self._status(st)
+        if status != st.status:
+            st.status = status
+            out.append(d.StatusChanged(st.id, now, status, reason))
+        st.wake_at = at if at < NEVER else None
+        return Decision(out, st.wake_at)
+
+    def _status(self, st: HouseholdState) -> tuple[str, Reason | None]:
+        case = st.welfare
+        if case is not None:
+            return (d.KNOCK if case.state == d.CASE_KNOCK else d.ALARM), case.reason
+        if st.away_until is not None:
+            return d.AWAY, None
+        if st.device_case is not None:
+            return d.DEVICE_FAULT, st.device_case.reason
+        if st.watching:
+            return d.WATCH, None
+        return d.FINE, None
+
+    # -- planning: what happens next, and when ----------------------------------------------
+
+    def _plan(self, st: HouseholdState) -> tuple[float, Callable]:
+        """The next step and its time. Cheap on purpose: it runs after every input.
+
+        Until the gap since the last sign of life reaches half the floor, the exact watch and
+        knock times are not worked out; the plan names that moment instead (a lower bound),
+        and `_inactivity` computes them then.
+        """
+        at: float = st.device_due
+        step: Callable = self._devices_silent
+        case = st.welfare
+        if case is not None:
+            if case.state == d.CASE_KNOCK:
+                if case.knock_until < at:
+                    at, step = case.knock_until, self._knock_timeout
+                return at, step
+            if not case.activity_seen:
+                if case.state == d.CASE_ALARM:
+                    due = case.notified_at + self.config.renotify_min * 60
+                    if due < at:
+                        at, step = due, self._renotify
+                return at, step
+            # The resident was active after the alarm and nobody has closed the case yet:
+            # watch the new silence as usual; it raises the open case again if it comes.
+        if st.retired or (st.last == -NEVER and st.alive_at == -NEVER):
+            return at, step
+        if st.away_until is not None:
+            if st.away_until < at:
+                at, step = st.away_until, self._away_over
+            return at, step
+        since = st.last if st.last > st.alive_at else st.alive_at
+        if st.blind:
+            due = since + self.config.ceiling_h * 3600
+            if due < at:
+                at, step = due, self._unwatched
+            return at, step
+        if st.light_on:
+            due = st.light_t + st.routine.stuck_threshold(self.config)
+            if due < at:
+                at, step = due, self._stuck_on
+        if not st.watching:
+            if st.watch_at is None:
+                due = since + self._min_gap / 2
+                return (due, self._inactivity) if due < at else (at, step)
+            if st.watch_at < at:
+                at, step = st.watch_at, self._watch
+        elif st.knock_at is not None and st.knock_at < at:
+            at, step = st.knock_at, self._knock
+        return at, step
+
+    def _gaps(self, st: HouseholdState, bucket: int) -> tuple[float, float]:
+        """(knock gap, urgent gap) in seconds for gaps starting in this bucket, clamped."""
+        cache = st.routine.cache
+        knock = cache[2 * bucket]
+        if knock != knock:  # NaN: learning changed this window since it was worked out
+            cfg = self.config
+            knock, urgent = st.routine.thresholds(bucket, (cfg.tail_knock, cfg.tail_urgent), cfg)
+            knock = min(max(knock, self._min_gap), cfg.max_gap_h * 3600)
+            urgent = min(max(urgent, knock), cfg.ceiling_h * 3600 - self._knock_s)
+            cache[2 * bucket] = knock
+            cache[2 * bucket + 1] = urgent
+            return knock, urgent
+        return knock, cache[2 * bucket + 1]
+
+    def _sign_of_life(self, st: HouseholdState, at: float, bucket: int) -> None:
+        """The last sign of life moved to `at`: forget the old schedule, raise the floors."""
+        cache = st.routine.cache
+        knock = cache[2 * bucket]
+        if knock == knock:
+            urgent = cache[2 * bucket + 1]
+        else:
+            knock, urgent = self._gaps(st, bucket)
+        if at + knock > st.due_raw:
+            st.due_raw = at + knock
+        if at + urgent > st.due_urgent:
+            st.due_urgent = at + urgent
+        st.watch_at = None
+        st.knock_at = None
+        st.watching = False
+
+    def _schedule(self, st: HouseholdState) -> None:
+        """Work out when the gap since the last sign of life becomes unusual and improbable."""
+        cfg = self.config
+        since = st.since
+        clock = st.clock
+        due = st.due_raw
+        if _quiet(clock.hour(due), cfg):
+            due = clock.next_local_hour(due, cfg.quiet_end_h)
+        latest = since + cfg.ceiling_h * 3600 - self._knock_s
+        knock_at = min(due, st.due_urgent, latest)
+        bucket = bucket_of(clock.hour(since), clock.weekend(since))
+        watch_gap = st.routine.threshold(bucket, cfg.tail_watch, cfg)
+        st.watch_at = min(since + max(watch_gap, self._min_gap / 2), knock_at)
+        st.knock_at = knock_at
+        st.knock_urgent = knock_at < due
+
+    def _reason(self, st: HouseholdState, code: str, now: float, since: float) -> Reason:
+        gap = now - since
+        one_in = None
+        days = 0
+        if code == d.INACTIVITY or code == d.UNWATCHED:
+            clock = st.clock
+            weekend = clock.weekend(since)
+            bucket = bucket_of(clock.hour(since), weekend)
+            rate = st.routine.rate(bucket, gap, self.config)
+            one_in = 1 / rate if rate > 0 else NEVER
+            days = st.routine.days_known(weekend)
+        return Reason(code, since, gap, one_in, days)
+
+    # -- steps: each moves the household one rung ------------------------------------------
+
+    def _inactivity(self, st: HouseholdState, now: float, out: list) -> None:
+        self._schedule(st)  # only reached through an imprecise plan; makes it precise
+
+    def _watch(self, st: HouseholdState, now: float, out: list) -> None:
+        st.watching = True
+
+    def _knock(self, st: HouseholdState, now: float, out: list) -> None:
+        reason = self._reason(st, d.INACTIVITY, now, st.since)
+        self._open_knock(st, now, out, reason, st.knock_urgent)
+
+    def _stuck_on(self, st: HouseholdState, now: float, out: list) -> None:
+        reason = Reason(d.STUCK_ON, st.light_t, now - st.light_t, None, 0,
+                        f"longest seen {st.routine.longest_on / 3600:.1f} h")
+        self._open_knock(st, now, out, reason, True)
+
+    def _raise_again(self, st: HouseholdState, case: Case, reason: Reason, now: float,
+                     out: list) -> None:
+        """A case a person already holds: say it again, with the new reason."""
+        case.reason = reason
+        case.activity_seen = False
+        case.repeats += 1
+        self._gap_moved(st)
+        st.watching = False
+        out.append(d.Alarm(st.id, now, case.id, reason))
+        self._notify(st, case, now, out)
+
+    def _open_knock(self, st: HouseholdState, now: float, out: list, reason: Reason,
+                    urgent: bool) -> None:
+        if st.welfare is not None:
+            self._raise_again(st, st.welfare, reason, now, out)
+            return
+        case = self._open_case(st, d.WELFARE, d.CASE_KNOCK, reason, now, out)
+        case.knock_until = now + self._knock_s
+        case.urgent = urgent
+        out.append(d.Knock(st.id, now, case.id, case.knock_until, urgent, reason))
+
+    def _knock_timeout(self, st: HouseholdState, now: float, out: list) -> None:
+        case = st.welfare
+        assert case is not None
+        old = case.reason
+        case.reason = self._reason(st, old.code, now, old.since)._replace(detail=old.detail)
+        self._alarm(st, case, ladder.TIMEOUT, now, out)
+
+    def _alarm(self, st: HouseholdState, case: Case, trigger: str, now: float,
+               out: list) -> None:
+        state = ladder.next_state(case.state, trigger)
+        if state is None:
+            return
+        case.state = state
+        out.append(d.CaseChanged(st.id, now, case.id, state, None, trigger))
+        out.append(d.Alarm(st.id, now, case.id, case.reason))
+        self._notify(st, case, now, out)
+
+    def _notify(self, st: HouseholdState, case: Case, now: float, out: list) -> None:
+        case.notified_at = now
+        out.append(d.Notify(st.id, now, case.id, "caseworker", True, case.repeats, case.reason))
+
+    def _renotify(self, st: HouseholdState, now: float, out: list) -> None:
+        case = st.welfare
+        assert case is not None
+        case.repeats += 1
+        case.reason = case.reason._replace(gap=now - case.reason.since)
+        self._notify(st, case, now, out)
+
+    def _unwatched(self, st: HouseholdState, now: float, out: list) -> None:
+        reason = self._reason(st, d.UNWATCHED, now, st.since)
+        if st.welfare is not None:
+            self._raise_again(st, st.welfare, reason, now, out)
+            return
+        case = self._open_case(st, d.WELFARE, d.CASE_ALARM, reason, now, out)
+        out.append(d.Alarm(st.id, now, case.id, reason))
+        self._notify(st, case, now, out)
+
+    def _away_over(self, st: HouseholdState, now: float, out: list) -> None:
+        # The expected return has come: watch again, counting from the return, not from the
+        # last switch before leaving.
+        assert st.away_until is not None
+        self._end_away(st, st.away_until)
+
+    def _end_away(self, st: HouseholdState, at: float) -> None:
+        st.away_until = None
+        self._vouched(st, at)
+
+    def _vouched(self, st: HouseholdState, at: float) -> None:
+        """A person vouched for the resident at `at` (away ended, a case resolved)."""
+        if at > st.alive_at:
+            moved = at > st.since
+            st.alive_at = at
+            if moved:
+                clock = st.clock
+                self._sign_of_life(st, at, bucket_of(clock.hour(at), clock.weekend(at)))
+                return
+        self._gap_moved(st)
+
+    def _open_case(self, st: HouseholdState, kind: str, state: str, reason: Reason,
+                   now: float, out: list) -> Case:
+        st.cases_opened += 1
+        case = Case(f"{st.id}#{st.cases_opened}", kind, state, reason, now)
+        if kind == d.WELFARE:
+            st.welfare = case
+        else:
+            st.device_case = case
+        out.append(d.CaseOpened(st.id, now, case.id, kind, reason))
+        return case
+
+    def _gap_moved(self, st: HouseholdState) -> None:
+        """The last sign of life changed: forget the schedule built on the old one."""
+        st.watch_at = None
+        st.knock_at = None
+        st.watching = False
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _resident(self, st: HouseholdState, t: float, kind: str, now: float,
+                  out: list) -> None:
+        fresh = t > st.last
+        if fresh:
+            moved = t > st.since
+            clock = st.clock
+            local = t + (clock.fixed if clock.fixed is not None else clock.offset(t))
+            day = int(local // 86400)
+            weekend = (day + 3) % 7 >= 5
+            bucket = int(local % 86400 // 3600) + (24 if weekend else 0)
+            if st.last > -NEVER and st.gap_clean:
+                gap = t - st.last
+                if gap >= self._learn_s:
+                    st.routine.learn_gap(
+                        bucket_of(clock.hour(st.last), clock.weekend(st.last)), gap)
+            st.last = t
+            st.gap_clean = True
+            if day != st.day:
+                st.day = day
+                st.routine.learn_day(weekend)
+            if moved:
+                self._sign_of_life(st, t, bucket)
+        if kind != ev.ACTIVITY and t > st.light_t and (kind == ev.ON) != st.light_on:
+            on = kind == ev.ON
+            if not on and st.light_t > -NEVER:
+                st.routine.learn_on_period(t - st.light_t)
+            st.light_on = on
+            st.light_t = t
+            if self._sos(st, t):
+                self._raise_sos(st, t, now, out)
+                return
+        case = st.welfare
+        if case is not None and fresh and t >= case.opened_at:
+            self._activity_during_case(st, case, t, now, out)
+
+    def _sos(self, st: HouseholdState, t: float) -> bool:
+        toggles = st.toggles
+        toggles.append(t)
+        n = self.config.sos_toggles
+        if len(toggles) > n:
+            del toggles[0]
+        if len(toggles) < n:
+            return False
+        window = self.config.sos_window_s
+        if st.devices and any(dev.mode == ev.MAINS for dev in st.devices.values()):
+            window = self.config.sos_window_mains_s
+        if toggles[-1] - toggles[0] <= window:
+            toggles.clear()
+            return True
+        return False
+
+    def _raise_sos(self, st: HouseholdState, t: float, now: float, out: list) -> None:
+        reason = Reason(d.SOS, t, 0.0, None, 0,
+                        f"{self.config.sos_toggles} switch changes within "
+                        f"{self.config.sos_window_s:.0f} s")
+        case = st.welfare
+        if case is not None and case.state == d.CASE_KNOCK:
+            case.reason = reason
+            self._alarm(st, case, ladder.ESCALATE, now, out)
+            return
+        if case is not None:  # a person already has the case: tell them again, urgently
+            self._raise_again(st, case, reason, now, out)
+            return
+        case = self._open_case(st, d.WELFARE, d.CASE_ALARM, reason, now, out)
+        out.append(d.Alarm(st.id, now, case.id, reason))
+        self._notify(st, case, now, out)
+
+    def _activity_during_case(self, st: HouseholdState, case: Case, t: float, now: float,
+                              out: list) -> None:
+        if case.state == d.CASE_KNOCK:
+            st.welfare = None
+            out.append(d.CaseResolved(st.id, now, case.id, ev.RESIDENT_ANSWERED, None,
+                                      f"switch used at {st.clock.format(t)}"))
+        elif not case.activity_seen:
+            # A person was already told; they decide. Stop repeating the alarm, and say so.
+            case.activity_seen = True
+            out.append(d.CaseChanged(st.id, now, case.id, case.state, None,
+                                     f"activity seen at {st.clock.format(t)}"))
+
+    def _device(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
+        self._device_input(st, event, now, out)
+        st.devices_changed(self.config.missed_heartbeats)
+
+    def _device_input(self, st: HouseholdState, event: ev.Event, now: float,
+                      out: list) -> None:
+        dev_id = event.device or "?"
+        t = event.time
+        devices = st.devices
+        if devices is None:
+            devices = st.devices = {}
+        dev = devices.get(dev_id)
+        if event.kind == ev.ONLINE:
+            mode, heartbeat = _online_detail(event.detail, self.config.heartbeat_s)
+            if mode is None:
+                out.append(d.Rejected(st.id, now, event.kind,
+                                      f"device {dev_id}: bad online detail {event.detail!r}"))
+                return
+            if dev is None:
+                dev = devices[dev_id] = DeviceState(mode, heartbeat)
+            dev.mode, dev.heartbeat_s = mode, heartbeat
+            if t <= dev.changed_at:
+                return
+            self._device_up(st, dev, t, now, out)
+            if mode == ev.MAINS:  # power came on: the wall switch was turned on
+                self._resident(st, t, ev.ON, now, out)
+            return
+        if dev is None:
+            dev = devices[dev_id] = DeviceState(ev.SWITCHED, self.config.heartbeat_s)
+        if event.kind == ev.HEARTBEAT:
+            if t <= dev.last_seen:
+                return
+            if not dev.online and t > dev.changed_at:
+                self._device_up(st, dev, t, now, out)
+            dev.last_seen = t
+            return
+        # OFFLINE: the last will, or an orderly goodbye.
+        if t <= dev.changed_at or not dev.online:
+            return
+        self._device_down(st, dev_id, dev, t, now, out, "went offline (last will)")
+
+    def _devices_silent(self, st: HouseholdState, now: float, out: list) -> None:
+        assert st.devices is not None
+        missed = self.config.missed_heartbeats
+        for dev_id, dev in st.devices.items():
+            due = dev.last_seen + dev.heartbeat_s * missed
+            if dev.online and due <= now:
+                self._device_down(st, dev_id, dev, due, now, out,
+                                  f"missed {missed} heartbeats")
+        st.devices_changed(missed)
+
+    def _device_up(self, st: HouseholdState, dev: DeviceState, t: float, now: float,
+                   out: list) -> None:
+        dev.online = True
+        dev.changed_at = t
+        if t > dev.last_seen:
+            dev.last_seen = t
+        st.devices_changed(self.config.missed_heartbeats)
+        case = st.device_case
+        if case is not None and all(
+            dev.online for dev in st.devices.values() if dev.mode == ev.SWITCHED
+        ):
+            state = ladder.next_state(case.state, ladder.RECOVERED)
+            if state is not None:
+                st.device_case = None
+                out.append(d.CaseResolved(st.id, now, case.id, ev.DEVICE_RECOVERED, None,
+                                          "device back online"))
+
+    def _device_down(self, st: HouseholdState, dev_id: str, dev: DeviceState, t: float,
+                     now: float, out: list, why: str) -> None:
+        dev.online = False
+        dev.changed_at = t
+        st.devices_changed(self.config.missed_heartbeats)
+        if dev.mode == ev.MAINS:  # power went: the wall switch was turned off
+            self._resident(st, t, ev.OFF, now, out)
+            return
+        st.gap_clean = False
+        if st.device_case is None:
+            reason = Reason(d.DEVICE_OFFLINE, dev.last_seen, now - dev.last_seen, None, 0,
+                            f"device {dev_id} {why}")
+            case = self._open_case(st, d.DEVICE, d.CASE_OPEN, reason, now, out)
+            out.append(d.Notify(st.id, now, case.id, "maintenance", False, 0, reason))
+
+    def _knock_failed(self, st: HouseholdState, now: float, out: list) -> None:
+        case = st.welfare
+        if case is None or case.state != d.CASE_KNOCK:
+            out.append(d.Rejected(st.id, now, ev.KNOCK_FAILED, "no knock is running"))
+            return
+        if case.reason.code == d.INACTIVITY:
+            case.reason = case.reason._replace(code=d.KNOCK_UNDELIVERED)
+        self._alarm(st, case, ladder.UNDELIVERED, now, out)
+
+    def _people(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
+        kind = event.kind
+        if kind == ev.AWAY:
+            until = event.detail
+            if not isinstance(until, int | float) or not until > event.time:
+                out.append(d.Rejected(st.id, now, kind,
+                                      f"away needs an expected return after {event.time}"))
+                return
+            st.away_until = float(until)
+            st.gap_clean = False
+            self._gap_moved(st)
+            return
+        if kind == ev.AWAY_END:
+            if st.away_until is None:
+                out.append(d.Rejected(st.id, now, kind, "household is not away"))
+                return
+            self._end_away(st, event.time)
+            return
+        case_id, outcome, actor, note = _case_detail(event.detail)
+        case = next((c for c in (st.welfare, st.device_case) if c and c.id == case_id), None)
+        if case is None:
+            out.append(d.Rejected(st.id, now, kind, f"no open case {case_id!r}"))
+            return
+        trigger = {ev.ACK: ladder.ACKNOWLEDGE, ev.DISPATCH: ladder.DISPATCH,
+                   ev.RESOLVE: ladder.RESOLVE}[kind]
+        if kind == ev.RESOLVE and outcome not in _PERSON_OUTCOMES:
+            out.append(d.Rejected(st.id, now, kind, f"unknown outcome {outcome!r}"))
+            return
+        state = ladder.next_state(case.state, trigger)
+        if state is None:
+            out.append(d.Rejected(st.id, now, kind, f"case {case_id} is {case.state}"))
+            return
+        if state != d.CASE_RESOLVED:
+            case.state = state
+            out.append(d.CaseChanged(st.id, now, case.id, state, actor, note))
+            return
+        out.append(d.CaseResolved(st.id, now, case.id, outcome, actor, note))
+        if case is st.device_case:
+            st.device_case = None
+            return
+        st.welfare = None
+        if outcome == ev.DECEASED:
+            st.retired = True
+        if outcome in _NOT_ROUTINE:
+            st.gap_clean = False
+        # A person has looked: count from then, not from the silence that raised the case.
+        self._vouched(st, event.time)
+
+
+def _nothing(st: HouseholdState, now: float, out: list) -> None:  # pragma: no cover
+    pass
+
+
+def _quiet(hour: int, cfg: EngineConfig) -> bool:
+    if cfg.quiet_start_h <= cfg.quiet_end_h:
+        return cfg.quiet_start_h <= hour < cfg.quiet_end_h
+    return hour >= cfg.quiet_start_h or hour < cfg.quiet_end_h
+
+
+def _online_detail(detail: object, default_hb: float) -> tuple[str | None, float]:
+    if isinstance(detail, str):
+        return (detail if detail in ev.POWER_MODES else None), default_hb
+    if isinstance(detail, tuple) and len(detail) == 2:
+        mode, hb = detail
+        if mode in ev.POWER_MODES and isinstance(hb, int | float) and hb > 0:
+            return mode, float(hb)
+    return None, default_hb
+
+
+def _case_detail(detail: object) -> tuple[str | None, str | None, str | None, str]:
+    """(case id, outcome, actor, note) from a person's input: a case id or a tuple."""
+    if isinstance(detail, str):
+        return detail, None, None, ""
+    if isinstance(detail, tuple) and detail and isinstance(detail[0], str):
+        parts = list(detail) + [None] * (4 - len(detail))
+        return parts[0], parts[1], parts[2], parts[3] or ""
+    return None, None, None, ""

@@ -1,0 +1,183 @@
+"""A household's routine: how long a gap without activity is normal for the hour it starts.
+
+For each local start hour and day type (weekday, weekend) the routine keeps the sufficient
+statistics of log(gap) for gaps of an hour or more, and a small histogram of how many gaps
+reached each length. Two estimates of "how often would a gap this long start around this
+hour" are combined, and the larger (the more forgiving) wins:
+
+- a log-normal model of this household's gaps, blended with a population prior worth
+  `prior_days` days, which extrapolates into the tail that a few weeks cannot show;
+- the plain count of such gaps seen, per day known, so a household that does go out for
+  eight hours now and then is not alarmed for it.
+
+Both are rates per day, which is what an alarm states: "a gap that long starting around this
+hour is expected on fewer than 1 day in 200". Memory is about 2 KB per household.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from statistics import NormalDist
+
+from host.config import EngineConfig
+
+# Gap lengths (hours) the histogram counts as "reached". Below 2 h nothing alarms anyway.
+EDGES_H: tuple[float, ...] = (2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 20)
+EDGES_S: tuple[float, ...] = tuple(e * 3600 for e in EDGES_H)
+NB = len(EDGES_H)
+BUCKETS = 48  # 24 local start hours x (weekday, weekend)
+# Halve the history of a day type once it holds this many days, so a routine that changes
+# (illness, decline, a new job) is learned within months rather than never.
+HALVE_AT_DAYS = 180
+
+_NORMAL = NormalDist()
+_NAN_CACHE = array("f", [math.nan] * (2 * BUCKETS))
+
+
+def bucket_of(hour: int, weekend: bool) -> int:
+    return hour + 24 if weekend else hour
+
+
+class Routine:
+    """Learned gap statistics of one household. Mutated in place by the engine."""
+
+    __slots__ = ("n", "s1", "s2", "hist", "days", "on_periods", "longest_on", "cache")
+
+    def __init__(self) -> None:
+        self.n = array("f", bytes(4 * BUCKETS))  # gaps >= learn_gap_h
+        self.s1 = array("f", bytes(4 * BUCKETS))  # sum of ln(gap hours)
+        self.s2 = array("f", bytes(4 * BUCKETS))  # sum of ln(gap hours) squared
+        self.hist = array("H", bytes(2 * BUCKETS * NB))  # gaps that reached EDGES_H[k]
+        self.days = [0, 0]  # days with activity seen: weekday, weekend
+        self.on_periods = 0
+        self.longest_on = 0.0
+        # The engine's clamped (knock, urgent) gap per bucket; NaN until worked out. Gaps
+        # learned during a day count from the next local day on (daily for the first four
+        # weeks, weekly after): thresholds stay cheap, and a day's own gaps never make that
+        # same day's judgement stricter.
+        self.cache = array("f", _NAN_CACHE)
+
+    # -- learning ---------------------------------------------------------------------------
+
+    def learn_gap(self, bucket: int, gap_s: float) -> None:
+        """Record a closed gap of gap_s seconds that started in this bucket."""
+        lg = math.log(gap_s / 3600)
+        self.n[bucket] += 1
+        self.s1[bucket] += lg
+        self.s2[bucket] += lg * lg
+        base = bucket * NB
+        hist = self.hist
+        for k in range(NB):
+            if gap_s < EDGES_S[k]:
+                break
+            if hist[base + k] < 65535:
+                hist[base + k] += 1
+
+    def learn_day(self, weekend: bool) -> None:
+        dt = 1 if weekend else 0
+        self.days[dt] += 1
+        if self.days[dt] >= HALVE_AT_DAYS:
+            self._halve(dt)
+        elif self.days[dt] > 28 and self.days[dt] % 7:
+            return  # past four weeks one more day barely moves a rate: refresh weekly
+        for b in range(dt * 24, dt * 24 + 24):
+            self.cache[2 * b] = math.nan
+
+    def refresh(self) -> None:
+        """Forget cached thresholds, so the next judgement reads every gap learned so far."""
+        self.cache = array("f", _NAN_CACHE)
+
+    def learn_on_period(self, seconds: float) -> None:
+        self.on_periods += 1
+        if seconds > self.longest_on:
+            self.longest_on = seconds
+
+    def _halve(self, dt: int) -> None:
+        self.days[dt] //= 2
+        for b in range(dt * 24, dt * 24 + 24):
+            self.n[b] /= 2
+            self.s1[b] /= 2
+            self.s2[b] /= 2
+            for k in range(b * NB, b * NB + NB):
+                self.hist[k] //= 2
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def days_known(self, weekend: bool) -> int:
+        return self.days[1 if weekend else 0]
+
+    def _window(self, bucket: int, cfg: EngineConfig) -> tuple[float, float, float, float]:
+        """(gaps per day, mu, sigma, days) for gaps starting within an hour of this bucket."""
+        dt, hour = divmod(bucket, 24)
+        n = s1 = s2 = 0.0
+        for h in (hour - 1, hour, hour + 1):
+            b = dt * 24 + h % 24
+            n += self.n[b]
+            s1 += self.s1[b]
+            s2 += self.s2[b]
+        days = self.days[dt]
+        n0 = cfg.prior_days * cfg.prior_gaps_per_day
+        mu0 = math.log(cfg.prior_median_gap_h[hour])
+        sd0 = cfg.prior_sigma
+        total = n + n0
+        mu = (s1 + n0 * mu0) / total
+        var = (s2 + n0 * (sd0 * sd0 + mu0 * mu0)) / total - mu * mu
+        sigma = max(math.sqrt(max(var, 0.0)), cfg.min_sigma)
+        per_day = total / (days + cfg.prior_days)
+        return per_day, mu, sigma, days
+
+    def _reached(self, bucket: int, k: int) -> int:
+        """Gaps that reached EDGES_H[k], starting within an hour of this bucket."""
+        dt, hour = divmod(bucket, 24)
+        hist = self.hist
+        return (hist[(dt * 24 + (hour - 1) % 24) * NB + k] + hist[bucket * NB + k]
+                + hist[(dt * 24 + (hour + 1) % 24) * NB + k])
+
+    def rate(self, bucket: int, gap_s: float, cfg: EngineConfig) -> float:
+        """Expected days per day on which a gap >= gap_s starts around this bucket's hour."""
+        per_day, mu, sigma, days = self._window(bucket, cfg)
+        g_h = max(gap_s / 3600, 1e-6)
+        model = per_day * (1 - _NORMAL.cdf((math.log(g_h) - mu) / sigma))
+        seen = 0
+        for k in range(NB - 1, -1, -1):
+            if gap_s >= EDGES_S[k]:
+                seen = self._reached(bucket, k)
+                break
+        return max(model, seen / (days + cfg.prior_days))
+
+    def threshold(self, bucket: int, tail: float, cfg: EngineConfig) -> float:
+        """Shortest gap (seconds) whose rate is below `tail`; not clamped."""
+        return self.thresholds(bucket, (tail,), cfg)[0]
+
+    def thresholds(self, bucket: int, tails: tuple[float, ...], cfg: EngineConfig) -> list:
+        """threshold() for several tails at once, sharing the window's sums."""
+        per_day, mu, sigma, days = self._window(bucket, cfg)
+        dt, hour = divmod(bucket, 24)
+        hist = self.hist
+        i0 = (dt * 24 + (hour - 1) % 24) * NB
+        i1 = bucket * NB
+        i2 = (dt * 24 + (hour + 1) % 24) * NB
+        reached = [hist[i0 + k] + hist[i1 + k] + hist[i2 + k] for k in range(NB)]
+        out = []
+        for tail in tails:
+            p = tail / per_day
+            # p >= 1: gaps here are so frequent that any length is expected daily.
+            model_h = cfg.learn_gap_h if p >= 1 else math.exp(
+                mu + sigma * _NORMAL.inv_cdf(1 - p))
+            # The first edge at or beyond which the gaps actually seen are rare enough.
+            allowed = tail * (days + cfg.prior_days)
+            seen_h = 0.0
+            for k in range(NB - 1, -1, -1):
+                if reached[k] >= allowed:
+                    seen_h = EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2
+                    break
+            out.append(max(model_h, seen_h) * 3600)
+        return out
+
+    def stuck_threshold(self, cfg: EngineConfig) -> float:
+        """How long the light may stay on before it looks like someone cannot turn it off."""
+        longest = self.longest_on
+        if self.on_periods < cfg.stuck_min_periods:
+            longest = max(longest, cfg.stuck_prior_longest_h * 3600)
+        return min(max(cfg.stuck_factor * longest, cfg.stuck_min_h * 3600), cfg.stuck_max_h * 3600)
