@@ -42,20 +42,20 @@ def bucket_of(hour: int, weekend: bool) -> int:
 class Routine:
     """Learned gap statistics of one household. Mutated in place by the engine."""
 
-    __slots__ = ("n", "s1", "s2", "hist", "days", "on_periods", "longest_on", "cache")
+    __slots__ = ("sums", "hist", "days", "on_periods", "longest_on", "cache")
 
     def __init__(self) -> None:
-        self.n = array("f", bytes(4 * BUCKETS))  # gaps >= learn_gap_h
-        self.s1 = array("f", bytes(4 * BUCKETS))  # sum of ln(gap hours)
-        self.s2 = array("f", bytes(4 * BUCKETS))  # sum of ln(gap hours) squared
-        self.hist = array("H", bytes(2 * BUCKETS * NB))  # gaps that reached EDGES_H[k]
+        # Per bucket b: sums[3b] gaps >= learn_gap_h, sums[3b+1] sum of ln(gap hours),
+        # sums[3b+2] sum of squares. One array, not three: each costs a 64-byte header.
+        self.sums = array("f", bytes(4 * 3 * BUCKETS))
+        # Gaps that reached EDGES_H[k]; bytes, since halving keeps a count under 255.
+        self.hist = array("B", bytes(BUCKETS * NB))
         self.days = [0, 0]  # days with activity seen: weekday, weekend
         self.on_periods = 0
         self.longest_on = 0.0
         # The engine's clamped (knock, urgent) gap per bucket; NaN until worked out. Gaps
         # learned during a day count from the next local day on (daily for the first four
-        # weeks, weekly after): thresholds stay cheap, and a day's own gaps never make that
-        # same day's judgement stricter.
+        # weeks, then weekly): thresholds stay cheap to look up on every event.
         self.cache = array("f", _NAN_CACHE)
 
     # -- learning ---------------------------------------------------------------------------
@@ -63,15 +63,16 @@ class Routine:
     def learn_gap(self, bucket: int, gap_s: float) -> None:
         """Record a closed gap of gap_s seconds that started in this bucket."""
         lg = math.log(gap_s / 3600)
-        self.n[bucket] += 1
-        self.s1[bucket] += lg
-        self.s2[bucket] += lg * lg
+        sums = self.sums
+        sums[3 * bucket] += 1
+        sums[3 * bucket + 1] += lg
+        sums[3 * bucket + 2] += lg * lg
         base = bucket * NB
         hist = self.hist
         for k in range(NB):
             if gap_s < EDGES_S[k]:
                 break
-            if hist[base + k] < 65535:
+            if hist[base + k] < 255:
                 hist[base + k] += 1
 
     def learn_day(self, weekend: bool) -> None:
@@ -79,10 +80,10 @@ class Routine:
         self.days[dt] += 1
         if self.days[dt] >= HALVE_AT_DAYS:
             self._halve(dt)
-        elif self.days[dt] > 28 and self.days[dt] % 7:
+        total = self.days[0] + self.days[1]
+        if total > 28 and total % 7:
             return  # past four weeks one more day barely moves a rate: refresh weekly
-        for b in range(dt * 24, dt * 24 + 24):
-            self.cache[2 * b] = math.nan
+        self.cache = array("f", _NAN_CACHE)
 
     def refresh(self) -> None:
         """Forget cached thresholds, so the next judgement reads every gap learned so far."""
@@ -96,9 +97,8 @@ class Routine:
     def _halve(self, dt: int) -> None:
         self.days[dt] //= 2
         for b in range(dt * 24, dt * 24 + 24):
-            self.n[b] /= 2
-            self.s1[b] /= 2
-            self.s2[b] /= 2
+            for i in range(3 * b, 3 * b + 3):
+                self.sums[i] /= 2
             for k in range(b * NB, b * NB + NB):
                 self.hist[k] //= 2
 
@@ -111,11 +111,12 @@ class Routine:
         """(gaps per day, mu, sigma, days) for gaps starting within an hour of this bucket."""
         dt, hour = divmod(bucket, 24)
         n = s1 = s2 = 0.0
+        sums = self.sums
         for h in (hour - 1, hour, hour + 1):
-            b = dt * 24 + h % 24
-            n += self.n[b]
-            s1 += self.s1[b]
-            s2 += self.s2[b]
+            i = 3 * (dt * 24 + h % 24)
+            n += sums[i]
+            s1 += sums[i + 1]
+            s2 += sums[i + 2]
         days = self.days[dt]
         n0 = cfg.prior_days * cfg.prior_gaps_per_day
         mu0 = math.log(cfg.prior_median_gap_h[hour])

@@ -69,7 +69,7 @@ def snapshot(engine: Engine) -> tuple:
     r = s.routine
     case = s.welfare
     return (s.last, s.alive_at, s.light_on, s.light_t, s.status, s.due_raw, s.due_urgent,
-            tuple(r.n), tuple(r.hist), tuple(r.days), r.longest_on, r.on_periods,
+            tuple(r.sums), tuple(r.hist), tuple(r.days), r.longest_on, r.on_periods,
             case and (case.id, case.state, case.repeats, case.activity_seen))
 
 
