@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from host import decisions as d
 from host.events import ALL_KINDS, OUTCOMES, POWER_MODES, Event
+from host.protocol import DEVICE_ID_PATTERN
 from host.store import (
     DEFAULT_TZ,
     CaseHistoryEntry,
@@ -27,7 +28,7 @@ from host.store import (
 )
 from host.store.migrate import MIGRATIONS, MigrationError, migrate
 
-DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,31}$")  # docs/protocol.md
+DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _BATCH = 5000  # events validated and inserted per executemany
 _PAGE = 1000  # events read per query while iterating
 
