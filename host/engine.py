@@ -36,6 +36,7 @@ NEVER = math.inf
 # Outcomes after which the gap just ended says nothing about the household's routine.
 _NOT_ROUTINE = frozenset({ev.NEEDED_HELP, ev.HOSPITAL, ev.DECEASED})
 _PERSON_OUTCOMES = ev.OUTCOMES - {ev.RESIDENT_ANSWERED, ev.DEVICE_RECOVERED}
+_RESIDENT = ev.RESIDENT_KINDS
 
 
 class DeviceState:
@@ -148,6 +149,7 @@ class Engine:
         self._min_gap = cfg.min_gap_h * 3600
         self._knock_s = cfg.knock_timeout_min * 60
         self._learn_s = cfg.learn_gap_h * 3600
+        self._future = cfg.future_tolerance_s
 
     # -- public -----------------------------------------------------------------------------
 
@@ -165,9 +167,9 @@ class Engine:
         out: list = []
         t = event.time
         kind = event.kind
-        if not t <= now + self.config.future_tolerance_s:  # also refuses NaN
+        if not t <= now + self._future:  # also refuses NaN
             out.append(d.Rejected(st.id, now, kind, f"time {t!r} is ahead of the clock {now}"))
-        elif kind in ev.RESIDENT_KINDS:
+        elif kind in _RESIDENT:
             self._resident(st, t, kind, now, out)
         elif kind in ev.DEVICE_KINDS:
             self._device(st, event, now, out)
@@ -197,20 +199,26 @@ class Engine:
         return st
 
     def _settle(self, st: HouseholdState, now: float, out: list) -> Decision:
-        """Carry out every step due by now, then work out the next wake time."""
-        for _ in range(64):  # each step moves the household on; a bound guards against bugs
-            at, step = self._plan(st)
-            if at > now:
-                break
-            step(st, now, out)
-        else:  # pragma: no cover - would mean a step that does not advance
-            raise RuntimeError(f"household {st.id}: plan does not advance at {now}")
-        status, reason = self._status(st)
+        """Carry out every step due by now, then work out the next wake time and status."""
+        at, step = self._plan(st)
+        if at <= now:
+            for _ in range(64):  # each step moves the household on; the bound guards bugs
+                step(st, now, out)
+                at, step = self._plan(st)
+                if at > now:
+                    break
+            else:  # pragma: no cover - would mean a step that does not advance
+                raise RuntimeError(f"household {st.id}: plan does not advance at {now}")
+        if st.welfare is None and st.away_until is None and st.device_case is None:
+            status, reason = (d.WATCH if st.watching else d.FINE), None  # the common case
+        else:
+            status, reason = self._status(st)
         if status != st.status:
             st.status = status
             out.append(d.StatusChanged(st.id, now, status, reason))
-        st.wake_at = at if at < NEVER else None
-        return Decision(out, st.wake_at)
+        wake = at if at < NEVER else None
+        st.wake_at = wake
+        return Decision(out, wake)
 
     def _status(self, st: HouseholdState) -> tuple[str, Reason | None]:
         case = st.welfare
