@@ -25,7 +25,7 @@ ACKNOWLEDGE = "acknowledge"  # a person took the case
 DISPATCH = "dispatch"  # a person is on the way
 RESOLVE = "resolve"  # a person closed it with an outcome
 RECOVERED = "recovered"  # the device came back by itself
-ESCALATE = "escalate"  # SOS or the ceiling while a knock was running
+ESCALATE = "escalate"  # raised again: SOS, the ceiling, or a new silence on an open case
 
 _OPEN_STATES = (CASE_KNOCK, CASE_ALARM, CASE_ACKNOWLEDGED, CASE_DISPATCHED, CASE_OPEN)
 
@@ -34,6 +34,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (CASE_KNOCK, TIMEOUT): CASE_ALARM,
     (CASE_KNOCK, UNDELIVERED): CASE_ALARM,
     (CASE_KNOCK, ESCALATE): CASE_ALARM,
+    (CASE_ALARM, ESCALATE): CASE_ALARM,
+    (CASE_ACKNOWLEDGED, ESCALATE): CASE_ALARM,  # a new silence: someone must take it again
+    (CASE_DISPATCHED, ESCALATE): CASE_DISPATCHED,  # already on the way: tell them, no step back
     (CASE_KNOCK, ACKNOWLEDGE): CASE_ACKNOWLEDGED,
     (CASE_ALARM, ACKNOWLEDGE): CASE_ACKNOWLEDGED,
     (CASE_OPEN, ACKNOWLEDGE): CASE_ACKNOWLEDGED,
@@ -66,6 +69,8 @@ class Case:
         "notified_at",
         "repeats",
         "activity_seen",
+        "held_gap",
+        "held_on",
     )
 
     def __init__(self, case_id: str, kind: str, state: str, reason: Reason, at: float) -> None:
@@ -79,3 +84,7 @@ class Case:
         self.notified_at = 0.0  # when the last notice went out
         self.repeats = 0  # re-notifications sent
         self.activity_seen = False  # the resident was active again after the alarm
+        # A gap or on-period that ended while this case was at alarm or later: learned only
+        # if a person resolves the case as a false alarm, never if it was an emergency.
+        self.held_gap: tuple[int, float] | None = None
+        self.held_on: float | None = None

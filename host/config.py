@@ -43,6 +43,16 @@ class EngineConfig:
     min_sigma: float = 0.2  # never trust a household's routine more than this
     prior_median_gap_h: tuple[float, ...] = field(default=PRIOR_MEDIAN_GAP_H)
 
+    # Missed morning: the first sign of life after 04:00 local is learned per day type; once
+    # `morning_min_days` mornings are known, no sign of life by the usual time plus
+    # max(morning_sigmas x spread, morning_margin_min) knocks (by 13:00 at the latest).
+    morning_start_h: int = 4
+    morning_latest_h: int = 13
+    morning_min_days: int = 7
+    morning_sigmas: float = 3.0
+    morning_margin_min: float = 45.0
+    morning_min_sigma_min: float = 20.0
+
     # Knock: how long the resident has to answer; no knocks in quiet hours (local) unless
     # the case is urgent.
     knock_timeout_min: float = 15.0
@@ -83,3 +93,10 @@ class EngineConfig:
             raise ValueError("prior_median_gap_h needs one value per hour (24)")
         if self.sos_toggles < 2:
             raise ValueError("sos_toggles must be at least 2")
+        positive = ("prior_days", "prior_gaps_per_day", "prior_sigma", "min_sigma",
+                    "heartbeat_s", "renotify_min", "stuck_factor", "learn_gap_h")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if not 0 <= self.morning_start_h < self.morning_latest_h <= 24:
+            raise ValueError("need 0 <= morning_start_h < morning_latest_h <= 24")

@@ -19,12 +19,14 @@ STATUSES = (FINE, WATCH, KNOCK, ALARM, AWAY, DEVICE_FAULT)
 
 # Why a case was opened.
 INACTIVITY = "inactivity"  # a gap without activity that is improbable for this household
+NO_MORNING = "no_morning"  # no sign of life this morning, long after the usual first one
 STUCK_ON = "stuck_on"  # the light left on far longer than this household ever does
 SOS = "sos"  # the resident flicked the switch in the SOS pattern
 UNWATCHED = "unwatched"  # the device is down and nothing has been heard for the ceiling
 DEVICE_OFFLINE = "device_offline"  # the device stopped talking (last will, missed heartbeats)
 KNOCK_UNDELIVERED = "knock_undelivered"  # a knock could not reach the bulb
-REASON_CODES = (INACTIVITY, STUCK_ON, SOS, UNWATCHED, DEVICE_OFFLINE, KNOCK_UNDELIVERED)
+REASON_CODES = (INACTIVITY, NO_MORNING, STUCK_ON, SOS, UNWATCHED, DEVICE_OFFLINE,
+                KNOCK_UNDELIVERED)
 
 # Case kinds: welfare (is the resident well?) and device (is the bulb working?).
 WELFARE = "welfare"

@@ -7,11 +7,11 @@ only here, so replaying the same inputs again changes nothing (older or equal ti
 recognised and do not move anything forward).
 
 The ladder for a quiet household: fine -> watch (a gap that is unusual for this hour) -> knock
-(the gap is improbable: pulse the bulb and wait for a toggle) -> alarm (nobody answered:
-notify, and again every renotify_min until a person acknowledges) -> dispatched -> resolved.
-SOS skips straight to alarm; the light stuck on knocks even in quiet hours; a device that
-falls silent opens a device case, and a household nobody can watch is still alarmed within
-the ceiling.
+(the gap is improbable, or the morning's first sign of life is long overdue: pulse the bulb and
+wait for a toggle) -> alarm (nobody answered: notify, and again every renotify_min until a
+person acknowledges) -> dispatched -> resolved. SOS skips straight to alarm; a light stuck on
+knocks even in quiet hours; a device that falls silent opens a device case, and a household
+nobody can watch is still alarmed within the ceiling. docs/engine.md says why each rule is so.
 """
 
 from __future__ import annotations
@@ -32,82 +32,77 @@ from host.routine import Routine, bucket_of
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NEVER = math.inf
+# Nothing real happened before 2000: such a time is a device that never set its clock.
+EARLIEST = 946_684_800.0
 
-# Outcomes after which the gap just ended says nothing about the household's routine.
-_NOT_ROUTINE = frozenset({ev.NEEDED_HELP, ev.HOSPITAL, ev.DECEASED})
+# Outcomes after which the gap or on-period that ended during the case is ordinary life.
+_ROUTINE_AFTER_ALL = frozenset({ev.RESIDENT_FINE, ev.FALSE_ALARM})
 _PERSON_OUTCOMES = ev.OUTCOMES - {ev.RESIDENT_ANSWERED, ev.DEVICE_RECOVERED}
 _RESIDENT = ev.RESIDENT_KINDS
+_TRIGGERS = {ev.ACK: ladder.ACKNOWLEDGE, ev.DISPATCH: ladder.DISPATCH, ev.RESOLVE: ladder.RESOLVE}
+_ON_BIT, _OFF_BIT = 1, 2  # which light changes were applied at exactly light_t
 
 
 class DeviceState:
-    __slots__ = ("mode", "heartbeat_s", "last_seen", "online", "changed_at")
+    __slots__ = ("mode", "heartbeat_s", "boot", "last_seen", "online", "changed_at",
+                 "light_on", "light_t", "light_seen")
 
-    def __init__(self, mode: str, heartbeat_s: float) -> None:
-        self.mode = mode
+    def __init__(self, mode: str | None, heartbeat_s: float) -> None:
+        self.mode = mode  # None: heard of only through switch events, never online
         self.heartbeat_s = heartbeat_s
+        self.boot: object = None
         self.last_seen = -NEVER
         self.online = False
         self.changed_at = -NEVER  # time of the last online/offline change
+        self.light_on = False  # this bulb's own light, for stuck-on
+        self.light_t = -NEVER
+        self.light_seen = 0
 
 
 class HouseholdState:
     """Everything the engine knows about one household (about 3 KB with its routine)."""
 
     __slots__ = (
-        "id",
-        "clock",
-        "routine",
-        "last",
-        "alive_at",
-        "day",
-        "gap_clean",
-        "light_on",
-        "light_t",
-        "toggles",
-        "status",
-        "watch_at",
-        "knock_at",
-        "due_raw",
-        "due_urgent",
-        "knock_urgent",
-        "watching",
-        "away_until",
-        "devices",
-        "device_due",
-        "blind",
-        "welfare",
-        "device_case",
-        "cases_opened",
-        "retired",
-        "wake_at",
-    )
+        "id", "clock", "routine", "last", "alive_at", "day", "morning_day", "gap_clean",
+        "light_on", "light_t", "light_seen", "stuck_from", "stuck_reset", "toggles", "status",
+        "watch_at", "knock_at", "knock_code", "knock_urgent", "watching", "due_raw",
+        "due_urgent", "away_until", "away_changed_at", "devices", "device_due", "blind",
+        "welfare", "device_case", "cases_opened", "retired", "wake_at",
+    )  # fmt: skip
 
     def __init__(self, household: str, clock: LocalClock) -> None:
         self.id = household
         self.clock = clock
         self.routine = Routine()
         self.last = -NEVER  # last resident activity (UTC seconds)
-        self.alive_at = -NEVER  # last time a person vouched for the resident
+        self.alive_at = -NEVER  # last time someone vouched for the resident, or first heard of
         self.day = -1  # local day number of the last activity
+        self.morning_day = -1  # local day whose first morning sign of life was learned
         self.gap_clean = True  # the gap in progress is a fair sample of the routine
+        # The light of switch events that name no device (logs, other sensors).
         self.light_on = False
-        self.light_t = -NEVER  # time of the last light change
+        self.light_t = -NEVER
+        self.light_seen = 0
+        self.stuck_from = NEVER  # since when some light has been on without a break
+        self.stuck_reset = -NEVER  # the resident answered about a light left on, at this time
         self.toggles: list[float] = []  # recent light changes, for SOS
         self.status = d.FINE
         self.watch_at: float | None = None  # cached: when the gap becomes unusual
         self.knock_at: float | None = None  # cached: when to knock
+        self.knock_code = d.INACTIVITY
+        self.knock_urgent = False
+        self.watching = False
         # Running maxima over every sign of life of (since + knock gap) and (since + urgent
         # gap). Knocks are scheduled from these, so a later sign of life can never bring a
         # knock forward, even where a night visit's own threshold is shorter than the
         # evening's before it.
         self.due_raw = -NEVER
         self.due_urgent = -NEVER
-        self.knock_urgent = False
-        self.watching = False
-        self.away_until: float | None = None
+        self.away_until: float | None = None  # NEVER: until the resident is back
+        self.away_changed_at = -NEVER
         self.devices: dict[str, DeviceState] | None = None
         self.device_due = NEVER  # earliest heartbeat deadline of an online device
-        self.blind = False  # every switched bulb is offline: nobody can watch
+        self.blind = False  # no bulb left that could see the resident
         self.welfare: Case | None = None
         self.device_case: Case | None = None
         self.cases_opened = 0
@@ -122,15 +117,22 @@ class HouseholdState:
     def devices_changed(self, missed: int) -> None:
         """Recompute what the plan needs from the devices (only device inputs change it)."""
         due = NEVER
-        switched = up = 0
+        switched = up = mains = 0
+        lit = self.light_t if self.light_on else NEVER
         for dev in (self.devices or {}).values():
             if dev.online:
                 due = min(due, dev.last_seen + dev.heartbeat_s * missed)
             if dev.mode == ev.SWITCHED:
                 switched += 1
                 up += dev.online
+            elif dev.mode == ev.MAINS:
+                mains += 1
+            if dev.light_on:
+                lit = min(lit, dev.light_t)
         self.device_due = due
-        self.blind = switched > 0 and up == 0
+        # A mains bulb that is off is still watching: switching it on is what it reports.
+        self.blind = switched > 0 and up == 0 and mains == 0
+        self.stuck_from = lit
 
 
 class Engine:
@@ -149,6 +151,7 @@ class Engine:
         self._min_gap = cfg.min_gap_h * 3600
         self._knock_s = cfg.knock_timeout_min * 60
         self._learn_s = cfg.learn_gap_h * 3600
+        self._ceiling = cfg.ceiling_h * 3600
         self._future = cfg.future_tolerance_s
 
     # -- public -----------------------------------------------------------------------------
@@ -161,32 +164,62 @@ class Engine:
 
     def handle(self, event: ev.Event, now: float) -> Decision:
         """Take one input at engine time `now` (the event's own time may be earlier)."""
-        st = self._states.get(event.household)
-        if st is None:
-            st = self._new_state(event.household)
+        household, t, kind = event.household, event.time, event.kind
+        st = self._states.get(household) if type(household) is str else None
+        if (st is None or type(t) is not float or type(now) is not float
+                or type(kind) is not str or kind not in _RESIDENT
+                or not EARLIEST <= t <= now + self._future):
+            why = self._refuse(event, now)
+            if why:
+                return Decision([d.Rejected(str(household), now, str(kind), why)],
+                                st.wake_at if st else None)
+            if st is None:
+                st = self._new_state(household)
         out: list = []
-        t = event.time
-        kind = event.kind
-        if not t <= now + self._future:  # also refuses NaN
-            out.append(d.Rejected(st.id, now, kind, f"time {t!r} is ahead of the clock {now}"))
-        elif kind in _RESIDENT:
-            self._resident(st, t, kind, now, out)
+        if kind in _RESIDENT:
+            self._resident(st, t, kind, event.device, now, out)
         elif kind in ev.DEVICE_KINDS:
             self._device(st, event, now, out)
         elif kind in ev.PEOPLE_KINDS:
             self._people(st, event, now, out)
-        elif kind == ev.KNOCK_FAILED:
-            self._knock_failed(st, now, out)
         else:
-            out.append(d.Rejected(st.id, now, kind, f"unknown event kind {kind!r}"))
+            self._knock_failed(st, event, now, out)
         return self._settle(st, now, out)
 
     def tick(self, household: str, now: float) -> Decision:
         """Run whatever has come due for this household by `now`."""
-        st = self._states.get(household)
+        st = self._states.get(household) if type(household) is str else None
         if st is None:
             return Decision([], None)
+        if not math.isfinite(now):
+            return Decision([d.Rejected(household, 0.0, "tick", f"clock {now!r}")], st.wake_at)
         return self._settle(st, now, [])
+
+    # -- refusing bad input -----------------------------------------------------------------
+
+    def _refuse(self, event: ev.Event, now: float) -> str:
+        """Why this input cannot be taken, or "" when it can."""
+        household, t, kind = event.household, event.time, event.kind
+        if type(household) is not str or not household:
+            return f"household must be a non-empty string, not {household!r}"
+        if type(kind) is not str or kind not in ev.ALL_KINDS:
+            return f"unknown event kind {kind!r}"
+        if type(now) not in (int, float) or not math.isfinite(now):
+            return f"engine clock {now!r} is not a finite time"
+        if type(t) not in (int, float) or not math.isfinite(t):
+            return f"time {t!r} is not a finite number of UTC seconds"
+        if t < EARLIEST:
+            return f"time {t!r} is before 2000: the device's clock was never set"
+        if t > now + self._future:
+            return f"time {t!r} is ahead of the clock {now}"
+        known = household in self._states
+        if not known and kind in ev.PEOPLE_KINDS - {ev.AWAY}:
+            return f"unknown household {household!r}"
+        if not known and kind in (ev.OFFLINE, ev.HEARTBEAT, ev.KNOCK_FAILED):
+            return f"household {household!r} has no device online"
+        if kind in ev.DEVICE_KINDS and (type(event.device) is not str or not event.device):
+            return "a device input must name its device"
+        return ""
 
     # -- state ------------------------------------------------------------------------------
 
@@ -257,20 +290,21 @@ class Engine:
                 return at, step
             # The resident was active after the alarm and nobody has closed the case yet:
             # watch the new silence as usual; it raises the open case again if it comes.
-        if st.retired or (st.last == -NEVER and st.alive_at == -NEVER):
-            return at, step
         if st.away_until is not None:
             if st.away_until < at:
                 at, step = st.away_until, self._away_over
             return at, step
+        if st.retired or (st.last == -NEVER and st.alive_at == -NEVER):
+            return at, step
         since = st.last if st.last > st.alive_at else st.alive_at
         if st.blind:
-            due = since + self.config.ceiling_h * 3600
+            due = since + self._ceiling
             if due < at:
                 at, step = due, self._unwatched
             return at, step
-        if st.light_on:
-            due = st.light_t + st.routine.stuck_threshold(self.config)
+        if st.stuck_from < NEVER:
+            base = st.stuck_from if st.stuck_from > st.stuck_reset else st.stuck_reset
+            due = base + st.routine.stuck_threshold(self.config)
             if due < at:
                 at, step = due, self._stuck_on
         if not st.watching:
@@ -291,7 +325,10 @@ class Engine:
             cfg = self.config
             knock, urgent = st.routine.thresholds(bucket, (cfg.tail_knock, cfg.tail_urgent), cfg)
             knock = min(max(knock, self._min_gap), cfg.max_gap_h * 3600)
-            urgent = min(max(urgent, knock), cfg.ceiling_h * 3600 - self._knock_s)
+            urgent = min(max(urgent, knock), self._ceiling - self._knock_s)
+            # Whole seconds, rounded up: float32 holds them exactly, and a knock never comes
+            # a hair before the stated rarity.
+            knock, urgent = math.ceil(knock), math.ceil(urgent)
             cache[2 * bucket] = knock
             cache[2 * bucket + 1] = urgent
             return knock, urgent
@@ -313,6 +350,23 @@ class Engine:
         st.knock_at = None
         st.watching = False
 
+    def _morning_due(self, st: HouseholdState, since: float) -> float:
+        """When a silence from `since` becomes a missed morning, or NEVER when it cannot."""
+        cfg = self.config
+        clock = st.clock
+        start = clock.next_local_hour(since, cfg.morning_start_h)
+        wake = st.routine.wake(clock.weekend(start), cfg.morning_min_days)
+        if wake is None:
+            return NEVER
+        mean, spread, _ = wake
+        margin = max(cfg.morning_sigmas * max(spread, cfg.morning_min_sigma_min),
+                     cfg.morning_margin_min)
+        latest = (cfg.morning_latest_h - cfg.morning_start_h) * 60
+        due = start + min(mean + margin, latest) * 60
+        if _quiet(clock.hour(due), cfg):
+            due = clock.next_local_hour(due, cfg.quiet_end_h)
+        return max(due, since + self._min_gap)
+
     def _schedule(self, st: HouseholdState) -> None:
         """Work out when the gap since the last sign of life becomes unusual and improbable."""
         cfg = self.config
@@ -321,20 +375,31 @@ class Engine:
         due = st.due_raw
         if _quiet(clock.hour(due), cfg):
             due = clock.next_local_hour(due, cfg.quiet_end_h)
-        latest = since + cfg.ceiling_h * 3600 - self._knock_s
+        latest = since + self._ceiling - self._knock_s
         knock_at = min(due, st.due_urgent, latest)
+        morning = self._morning_due(st, since)
+        st.knock_code = d.INACTIVITY
+        if morning < knock_at:
+            knock_at = morning
+            st.knock_code = d.NO_MORNING
         bucket = bucket_of(clock.hour(since), clock.weekend(since))
         watch_gap = st.routine.threshold(bucket, cfg.tail_watch, cfg)
         st.watch_at = min(since + max(watch_gap, self._min_gap / 2), knock_at)
         st.knock_at = knock_at
-        st.knock_urgent = knock_at < due
+        st.knock_urgent = knock_at < due and st.knock_code == d.INACTIVITY
 
     def _reason(self, st: HouseholdState, code: str, now: float, since: float) -> Reason:
         gap = now - since
+        clock = st.clock
+        if code == d.NO_MORNING:
+            start = clock.next_local_hour(since, self.config.morning_start_h)
+            wake = st.routine.wake(clock.weekend(start), self.config.morning_min_days)
+            mean, _, mornings = wake if wake else (0.0, 0.0, 0)
+            usual = clock.format(start + mean * 60, "%H:%M")
+            return Reason(code, since, gap, None, mornings, f"usually up by {usual}")
         one_in = None
         days = 0
-        if code == d.INACTIVITY or code == d.UNWATCHED:
-            clock = st.clock
+        if code in (d.INACTIVITY, d.UNWATCHED, d.KNOCK_UNDELIVERED):
             weekend = clock.weekend(since)
             bucket = bucket_of(clock.hour(since), weekend)
             rate = st.routine.rate(bucket, gap, self.config)
@@ -345,28 +410,35 @@ class Engine:
     # -- steps: each moves the household one rung ------------------------------------------
 
     def _inactivity(self, st: HouseholdState, now: float, out: list) -> None:
-        self._schedule(st)  # only reached through an imprecise plan; makes it precise
+        self._schedule(st)  # only reached through the plan's lower bound; makes it exact
 
     def _watch(self, st: HouseholdState, now: float, out: list) -> None:
         st.watching = True
 
     def _knock(self, st: HouseholdState, now: float, out: list) -> None:
-        reason = self._reason(st, d.INACTIVITY, now, st.since)
+        reason = self._reason(st, st.knock_code, now, st.since)
         self._open_knock(st, now, out, reason, st.knock_urgent)
 
     def _stuck_on(self, st: HouseholdState, now: float, out: list) -> None:
-        reason = Reason(d.STUCK_ON, st.light_t, now - st.light_t, None, 0,
+        base = max(st.stuck_from, st.stuck_reset)
+        reason = Reason(d.STUCK_ON, base, now - base, None, 0,
                         f"longest seen {st.routine.longest_on / 3600:.1f} h")
+        st.stuck_reset = now  # one case per light left on; a new one only after as long again
         self._open_knock(st, now, out, reason, True)
 
     def _raise_again(self, st: HouseholdState, case: Case, reason: Reason, now: float,
                      out: list) -> None:
         """A case a person already holds: say it again, with the new reason."""
+        state = ladder.next_state(case.state, ladder.ESCALATE)
+        if state is None:  # pragma: no cover - every open state may be raised again
+            return
+        if state != case.state:
+            case.state = state
+            out.append(d.CaseChanged(st.id, now, case.id, state, None, "raised again"))
         case.reason = reason
         case.activity_seen = False
         case.repeats += 1
         self._gap_moved(st)
-        st.watching = False
         out.append(d.Alarm(st.id, now, case.id, reason))
         self._notify(st, case, now, out)
 
@@ -425,10 +497,11 @@ class Engine:
 
     def _end_away(self, st: HouseholdState, at: float) -> None:
         st.away_until = None
+        st.away_changed_at = max(st.away_changed_at, at)
         self._vouched(st, at)
 
     def _vouched(self, st: HouseholdState, at: float) -> None:
-        """A person vouched for the resident at `at` (away ended, a case resolved)."""
+        """Someone vouched for the resident at `at` (away ended, a case resolved)."""
         if at > st.alive_at:
             moved = at > st.since
             st.alive_at = at
@@ -457,11 +530,13 @@ class Engine:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def _resident(self, st: HouseholdState, t: float, kind: str, now: float,
-                  out: list) -> None:
+    def _resident(self, st: HouseholdState, t: float, kind: str, device: str | None,
+                  now: float, out: list) -> None:
         fresh = t > st.last
+        case = st.welfare
         if fresh:
-            moved = t > st.since
+            prev = st.since
+            moved = t > prev
             clock = st.clock
             local = t + (clock.fixed if clock.fixed is not None else clock.offset(t))
             day = int(local // 86400)
@@ -469,9 +544,15 @@ class Engine:
             bucket = int(local % 86400 // 3600) + (24 if weekend else 0)
             if st.last > -NEVER and st.gap_clean:
                 gap = t - st.last
-                if gap >= self._learn_s:
-                    st.routine.learn_gap(
-                        bucket_of(clock.hour(st.last), clock.weekend(st.last)), gap)
+                if self._learn_s <= gap <= self._ceiling:
+                    last_bucket = bucket_of(clock.hour(st.last), clock.weekend(st.last))
+                    if case is not None and case.state != d.CASE_KNOCK:
+                        case.held_gap = (last_bucket, gap)  # learned if it was nothing
+                    else:
+                        st.routine.learn_gap(last_bucket, gap)
+            tod = local % 86400
+            if day != st.morning_day and tod >= self.config.morning_start_h * 3600:
+                self._first_morning(st, prev, day, weekend, tod)
             st.last = t
             st.gap_clean = True
             if day != st.day:
@@ -479,18 +560,69 @@ class Engine:
                 st.routine.learn_day(weekend)
             if moved:
                 self._sign_of_life(st, t, bucket)
-        if kind != ev.ACTIVITY and t > st.light_t and (kind == ev.ON) != st.light_on:
-            on = kind == ev.ON
-            if not on and st.light_t > -NEVER:
-                st.routine.learn_on_period(t - st.light_t)
-            st.light_on = on
-            st.light_t = t
-            if self._sos(st, t):
-                self._raise_sos(st, t, now, out)
-                return
-        case = st.welfare
-        if case is not None and fresh and t >= case.opened_at:
+            if st.away_until is not None and t > st.away_changed_at:
+                self._end_away(st, t)  # back early: watch again from now
+        if kind != ev.ACTIVITY and self._switch(st, t, kind == ev.ON, device, case):
+            self._raise_sos(st, t, now, out)
+            return
+        if case is not None and fresh:
             self._activity_during_case(st, case, t, now, out)
+
+    def _first_morning(self, st: HouseholdState, prev: float, day: int, weekend: bool,
+                       tod: float) -> None:
+        """The first sign of life this morning: learn when this resident is up."""
+        cfg = self.config
+        st.morning_day = day
+        if tod >= cfg.morning_latest_h * 3600:
+            return  # an afternoon is not a morning: nothing to learn, nothing to cap
+        # The night's deadlines are carried forward only up to what the missed-morning rule
+        # would have knocked at: a later sign of life still never brings a knock forward,
+        # and a morning collapse is not judged by the night's long threshold.
+        if prev > -NEVER:
+            morning = self._morning_due(st, prev)
+            if morning < st.due_raw:
+                st.due_raw = morning
+            if morning < st.due_urgent:
+                st.due_urgent = morning
+        st.routine.learn_wake(weekend, tod / 60 - cfg.morning_start_h * 60)
+
+    def _switch(self, st: HouseholdState, t: float, on: bool, device: str | None,
+                case: Case | None) -> bool:
+        """Apply a light change of one bulb; True when it completes the SOS pattern."""
+        light: HouseholdState | DeviceState = st
+        if device is not None:
+            devices = st.devices
+            if devices is None:
+                devices = st.devices = {}
+            light = devices.get(device) or devices.setdefault(
+                device, DeviceState(None, self.config.heartbeat_s))
+        bit = _ON_BIT if on else _OFF_BIT
+        if t > light.light_t:
+            seen = 0
+        elif t == light.light_t and not light.light_seen & bit:
+            seen = light.light_seen  # the same second: a real change unless already applied
+        else:
+            return False  # older, or a replay of this very change
+        if on == light.light_on:
+            return False
+        if not on and light.light_t > -NEVER:
+            if case is not None and case.state != d.CASE_KNOCK:
+                case.held_on = t - light.light_t
+            else:
+                st.routine.learn_on_period(t - light.light_t)
+        light.light_on = on
+        light.light_t = t
+        light.light_seen = seen | bit
+        if light is st and st.devices is None:
+            st.stuck_from = t if on else NEVER
+        else:
+            st.devices_changed(self.config.missed_heartbeats)
+        return self._sos(st, t)
+
+    def _sos_window(self, st: HouseholdState) -> float:
+        if st.devices and any(dev.mode == ev.MAINS for dev in st.devices.values()):
+            return self.config.sos_window_mains_s
+        return self.config.sos_window_s
 
     def _sos(self, st: HouseholdState, t: float) -> bool:
         toggles = st.toggles
@@ -500,10 +632,7 @@ class Engine:
             del toggles[0]
         if len(toggles) < n:
             return False
-        window = self.config.sos_window_s
-        if st.devices and any(dev.mode == ev.MAINS for dev in st.devices.values()):
-            window = self.config.sos_window_mains_s
-        if toggles[-1] - toggles[0] <= window:
+        if toggles[-1] - toggles[0] <= self._sos_window(st):
             toggles.clear()
             return True
         return False
@@ -511,7 +640,7 @@ class Engine:
     def _raise_sos(self, st: HouseholdState, t: float, now: float, out: list) -> None:
         reason = Reason(d.SOS, t, 0.0, None, 0,
                         f"{self.config.sos_toggles} switch changes within "
-                        f"{self.config.sos_window_s:.0f} s")
+                        f"{self._sos_window(st):.0f} s")
         case = st.welfare
         if case is not None and case.state == d.CASE_KNOCK:
             case.reason = reason
@@ -526,45 +655,65 @@ class Engine:
 
     def _activity_during_case(self, st: HouseholdState, case: Case, t: float, now: float,
                               out: list) -> None:
-        if case.state == d.CASE_KNOCK:
+        if case.reason.code == d.STUCK_ON:
+            st.stuck_reset = max(st.stuck_reset, t)  # they are up: the light on is theirs
+        answered = case.state == d.CASE_KNOCK or (
+            case.state == d.CASE_ALARM and case.knock_until and
+            case.opened_at <= t <= case.knock_until)  # an answer that reached us late
+        if answered:
             st.welfare = None
-            out.append(d.CaseResolved(st.id, now, case.id, ev.RESIDENT_ANSWERED, None,
-                                      f"switch used at {st.clock.format(t)}"))
+            note = f"switch used at {st.clock.format(t)}"
+            if t < case.opened_at:
+                note += ", before the knock, reported late"
+            out.append(d.CaseResolved(st.id, now, case.id, ev.RESIDENT_ANSWERED, None, note))
+            self._learn_held(st, case)
         elif not case.activity_seen:
             # A person was already told; they decide. Stop repeating the alarm, and say so.
             case.activity_seen = True
             out.append(d.CaseChanged(st.id, now, case.id, case.state, None,
                                      f"activity seen at {st.clock.format(t)}"))
 
+    def _learn_held(self, st: HouseholdState, case: Case) -> None:
+        """The case was nothing: what ended during it is the household's routine after all."""
+        if case.held_gap is not None:
+            st.routine.learn_gap(*case.held_gap)
+        if case.held_on is not None:
+            st.routine.learn_on_period(case.held_on)
+
     def _device(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
-        self._device_input(st, event, now, out)
+        assert type(event.device) is str  # _refuse saw to it
+        self._device_input(st, event.device, event, now, out)
         st.devices_changed(self.config.missed_heartbeats)
 
-    def _device_input(self, st: HouseholdState, event: ev.Event, now: float,
+    def _device_input(self, st: HouseholdState, dev_id: str, event: ev.Event, now: float,
                       out: list) -> None:
-        dev_id = event.device or "?"
         t = event.time
         devices = st.devices
-        if devices is None:
-            devices = st.devices = {}
-        dev = devices.get(dev_id)
+        dev = devices.get(dev_id) if devices else None
         if event.kind == ev.ONLINE:
-            mode, heartbeat = _online_detail(event.detail, self.config.heartbeat_s)
+            mode, heartbeat, boot = _online_detail(event.detail, self.config.heartbeat_s)
             if mode is None:
                 out.append(d.Rejected(st.id, now, event.kind,
                                       f"device {dev_id}: bad online detail {event.detail!r}"))
                 return
             if dev is None:
+                if devices is None:
+                    devices = st.devices = {}
                 dev = devices[dev_id] = DeviceState(mode, heartbeat)
-            dev.mode, dev.heartbeat_s = mode, heartbeat
             if t <= dev.changed_at:
-                return
+                return  # older than what we know of this device
+            new_boot = boot is None or boot != dev.boot
+            dev.mode, dev.heartbeat_s, dev.boot = mode, heartbeat, boot
+            if st.last == -NEVER and st.alive_at == -NEVER:
+                self._vouched(st, t)  # first heard of: the ceiling counts from here
             self._device_up(st, dev, t, now, out)
-            if mode == ev.MAINS:  # power came on: the wall switch was turned on
-                self._resident(st, t, ev.ON, now, out)
+            if mode == ev.MAINS and new_boot:  # power came on: the wall switch was turned on
+                self._resident(st, t, ev.ON, dev_id, now, out)
             return
-        if dev is None:
-            dev = devices[dev_id] = DeviceState(ev.SWITCHED, self.config.heartbeat_s)
+        if dev is None or dev.mode is None:
+            out.append(d.Rejected(st.id, now, event.kind,
+                                  f"device {dev_id} has not come online"))
+            return
         if event.kind == ev.HEARTBEAT:
             if t <= dev.last_seen:
                 return
@@ -578,13 +727,14 @@ class Engine:
         self._device_down(st, dev_id, dev, t, now, out, "went offline (last will)")
 
     def _devices_silent(self, st: HouseholdState, now: float, out: list) -> None:
-        assert st.devices is not None
         missed = self.config.missed_heartbeats
-        for dev_id, dev in st.devices.items():
+        for dev_id, dev in (st.devices or {}).items():
             due = dev.last_seen + dev.heartbeat_s * missed
             if dev.online and due <= now:
-                self._device_down(st, dev_id, dev, due, now, out,
-                                  f"missed {missed} heartbeats")
+                # A mains bulb's silence dates from when it was last heard: no sign of life
+                # is invented for the minutes it might still have been on.
+                at = dev.last_seen if dev.mode == ev.MAINS else due
+                self._device_down(st, dev_id, dev, at, now, out, f"missed {missed} heartbeats")
         st.devices_changed(missed)
 
     def _device_up(self, st: HouseholdState, dev: DeviceState, t: float, now: float,
@@ -596,7 +746,7 @@ class Engine:
         st.devices_changed(self.config.missed_heartbeats)
         case = st.device_case
         if case is not None and all(
-            dev.online for dev in st.devices.values() if dev.mode == ev.SWITCHED
+            other.online for other in (st.devices or {}).values() if other.mode == ev.SWITCHED
         ):
             state = ladder.next_state(case.state, ladder.RECOVERED)
             if state is not None:
@@ -610,7 +760,7 @@ class Engine:
         dev.changed_at = t
         st.devices_changed(self.config.missed_heartbeats)
         if dev.mode == ev.MAINS:  # power went: the wall switch was turned off
-            self._resident(st, t, ev.OFF, now, out)
+            self._resident(st, t, ev.OFF, dev_id, now, out)
             return
         st.gap_clean = False
         if st.device_case is None:
@@ -619,44 +769,41 @@ class Engine:
             case = self._open_case(st, d.DEVICE, d.CASE_OPEN, reason, now, out)
             out.append(d.Notify(st.id, now, case.id, "maintenance", False, 0, reason))
 
-    def _knock_failed(self, st: HouseholdState, now: float, out: list) -> None:
+    def _knock_failed(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
         case = st.welfare
         if case is None or case.state != d.CASE_KNOCK:
             out.append(d.Rejected(st.id, now, ev.KNOCK_FAILED, "no knock is running"))
             return
+        if event.time < case.opened_at or event.detail not in (None, case.id):
+            out.append(d.Rejected(st.id, now, ev.KNOCK_FAILED,
+                                  f"stale: it is not about the knock of case {case.id}"))
+            return
         if case.reason.code == d.INACTIVITY:
             case.reason = case.reason._replace(code=d.KNOCK_UNDELIVERED)
+        else:
+            case.reason = case.reason._replace(
+                detail=(case.reason.detail + "; " if case.reason.detail else "")
+                + "the knock could not be delivered")
         self._alarm(st, case, ladder.UNDELIVERED, now, out)
 
     def _people(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
         kind = event.kind
-        if kind == ev.AWAY:
-            until = event.detail
-            if not isinstance(until, int | float) or not until > event.time:
-                out.append(d.Rejected(st.id, now, kind,
-                                      f"away needs an expected return after {event.time}"))
-                return
-            st.away_until = float(until)
-            st.gap_clean = False
-            self._gap_moved(st)
-            return
-        if kind == ev.AWAY_END:
-            if st.away_until is None:
-                out.append(d.Rejected(st.id, now, kind, "household is not away"))
-                return
-            self._end_away(st, event.time)
+        if kind in (ev.AWAY, ev.AWAY_END):
+            self._away(st, event, now, out)
             return
         case_id, outcome, actor, note = _case_detail(event.detail)
         case = next((c for c in (st.welfare, st.device_case) if c and c.id == case_id), None)
         if case is None:
             out.append(d.Rejected(st.id, now, kind, f"no open case {case_id!r}"))
             return
-        trigger = {ev.ACK: ladder.ACKNOWLEDGE, ev.DISPATCH: ladder.DISPATCH,
-                   ev.RESOLVE: ladder.RESOLVE}[kind]
-        if kind == ev.RESOLVE and outcome not in _PERSON_OUTCOMES:
+        if event.time < case.opened_at:
+            out.append(d.Rejected(st.id, now, kind,
+                                  f"stamped before case {case_id} opened: a replay?"))
+            return
+        if kind == ev.RESOLVE and (type(outcome) is not str or outcome not in _PERSON_OUTCOMES):
             out.append(d.Rejected(st.id, now, kind, f"unknown outcome {outcome!r}"))
             return
-        state = ladder.next_state(case.state, trigger)
+        state = ladder.next_state(case.state, _TRIGGERS[kind])
         if state is None:
             out.append(d.Rejected(st.id, now, kind, f"case {case_id} is {case.state}"))
             return
@@ -668,13 +815,48 @@ class Engine:
         if case is st.device_case:
             st.device_case = None
             return
+        self._close_welfare(st, case, outcome, event.time)
+
+    def _close_welfare(self, st: HouseholdState, case: Case, outcome: str, at: float) -> None:
         st.welfare = None
+        if outcome in _ROUTINE_AFTER_ALL:
+            self._learn_held(st, case)
+        else:
+            st.gap_clean = False  # whatever silence is in progress is not routine either
         if outcome == ev.DECEASED:
             st.retired = True
-        if outcome in _NOT_ROUTINE:
-            st.gap_clean = False
         # A person has looked: count from then, not from the silence that raised the case.
-        self._vouched(st, event.time)
+        self._vouched(st, at)
+        if outcome == ev.HOSPITAL:  # the home is empty until the resident is back
+            st.away_until = NEVER
+            st.away_changed_at = at
+
+    def _away(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
+        kind, t = event.kind, event.time
+        if kind == ev.AWAY:
+            until = event.detail
+            if until is not None and (type(until) not in (int, float) or not until > t):
+                out.append(d.Rejected(st.id, now, kind,
+                                      f"away needs an expected return after {t} or None"))
+                return
+            if t <= st.away_changed_at:
+                out.append(d.Rejected(st.id, now, kind, "stale: away changed since"))
+                return
+            st.away_until = NEVER if until is None else float(until)
+            st.away_changed_at = t
+            st.gap_clean = False
+            self._gap_moved(st)
+            case = st.welfare
+            if case is not None and case.state == d.CASE_KNOCK:
+                # A person just said where the resident is: the knock's question is answered.
+                st.welfare = None
+                out.append(d.CaseResolved(st.id, now, case.id, ev.RESIDENT_FINE, None,
+                                          "away mode set during the knock"))
+            return
+        if st.away_until is None or t < st.away_changed_at:
+            out.append(d.Rejected(st.id, now, kind, "household is not away at that time"))
+            return
+        self._end_away(st, t)
 
 
 def _nothing(st: HouseholdState, now: float, out: list) -> None:  # pragma: no cover
@@ -687,21 +869,26 @@ def _quiet(hour: int, cfg: EngineConfig) -> bool:
     return hour >= cfg.quiet_start_h or hour < cfg.quiet_end_h
 
 
-def _online_detail(detail: object, default_hb: float) -> tuple[str | None, float]:
+def _online_detail(detail: object, default_hb: float) -> tuple[str | None, float, object]:
+    """(power mode, heartbeat seconds, boot) from an online input; mode None when bad."""
     if isinstance(detail, str):
-        return (detail if detail in ev.POWER_MODES else None), default_hb
-    if isinstance(detail, tuple) and len(detail) == 2:
-        mode, hb = detail
-        if mode in ev.POWER_MODES and isinstance(hb, int | float) and hb > 0:
-            return mode, float(hb)
-    return None, default_hb
+        return (detail if detail in ev.POWER_MODES else None), default_hb, None
+    if isinstance(detail, tuple) and len(detail) in (2, 3):
+        mode, hb = detail[0], detail[1]
+        boot = detail[2] if len(detail) == 3 else None
+        ok_hb = type(hb) in (int, float) and math.isfinite(hb) and hb > 0
+        if type(mode) is str and mode in ev.POWER_MODES and ok_hb:
+            return mode, float(hb), boot
+    return None, default_hb, None
 
 
-def _case_detail(detail: object) -> tuple[str | None, str | None, str | None, str]:
+def _case_detail(detail: object) -> tuple[object, object, str | None, str]:
     """(case id, outcome, actor, note) from a person's input: a case id or a tuple."""
     if isinstance(detail, str):
         return detail, None, None, ""
     if isinstance(detail, tuple) and detail and isinstance(detail[0], str):
-        parts = list(detail) + [None] * (4 - len(detail))
-        return parts[0], parts[1], parts[2], parts[3] or ""
+        parts = list(detail[:4]) + [None] * (4 - len(detail[:4]))
+        actor = parts[2] if isinstance(parts[2], str) else None
+        note = parts[3] if isinstance(parts[3], str) else ""
+        return parts[0], parts[1], actor, note
     return None, None, None, ""

@@ -15,17 +15,19 @@ ACTIVITY = "activity"
 RESIDENT_KINDS = frozenset({ON, OFF, ACTIVITY})
 
 # The device's own life: it came online (detail: (power mode "switched" or "mains", heartbeat
-# interval in seconds)), went offline (last will, or an orderly goodbye), or said it is alive.
+# interval in seconds[, boot number])), went offline (last will, or an orderly goodbye), or
+# said it is alive. Device inputs must name their device.
 ONLINE = "online"
 OFFLINE = "offline"
 HEARTBEAT = "heartbeat"
 DEVICE_KINDS = frozenset({ONLINE, OFFLINE, HEARTBEAT})
 
-# The host could not deliver a knock to the bulb (no command ack in time).
+# The host could not deliver a knock to the bulb (no command ack in time). detail: case id.
 KNOCK_FAILED = "knock_failed"
 
-# People: a caseworker acknowledged, dispatched or resolved a case (detail: case id; for
-# resolve (case id, outcome)), or set away mode (detail: expected return, UTC seconds) / ended it.
+# People: a caseworker acknowledged, dispatched or resolved a case (detail: case id, or
+# (case id, outcome, actor, note) with the outcome for resolve), or set away mode (detail:
+# expected return, UTC seconds, or None for "until the resident is back") / ended it.
 ACK = "ack"
 DISPATCH = "dispatch"
 RESOLVE = "resolve"
@@ -41,7 +43,12 @@ POWER_MODES = frozenset({SWITCHED, MAINS})
 
 
 class Event(NamedTuple):
-    """One input to the engine. A NamedTuple because the hot path makes and reads millions."""
+    """One input to the engine. A NamedTuple because the hot path makes and reads millions.
+
+    The engine tells a replay from a new input by time and kind alone (per household for the
+    resident, per device for device inputs); exact duplicates with the same (device, boot,
+    seq) are the store's to drop before they reach it.
+    """
 
     household: str
     time: float
@@ -72,6 +79,3 @@ OUTCOMES = frozenset(
         DEVICE_RECOVERED,
     }
 )
-# Outcomes after which someone has seen the resident alive: the engine counts the resolution
-# as a sign of life, so an empty home does not alarm again straight away.
-SEEN_ALIVE = frozenset({RESIDENT_FINE, NEEDED_HELP, HOSPITAL, FALSE_ALARM, RESIDENT_ANSWERED})

@@ -63,6 +63,14 @@ def describe(reason: Reason, tz: tzinfo, lang: str = "ko") -> str:
                      f" ({basis})" if ko else
                      f"; for this household a gap that long starting at this hour happened "
                      f"in fewer than 1 in {n} days ({basis})")
+    elif code == d.NO_MORNING:
+        usual = reason.detail.rsplit(" ", 1)[-1] if reason.detail else "?"
+        text = (f"오늘 아침 아직 활동이 없습니다. 평소 {usual}쯤 일어납니다"
+                f" ({reason.days_known}일 아침의 기록); 마지막 활동은 {since}, {gap} 전"
+                if ko else
+                f"no sign of life this morning; usually up by {usual} "
+                f"({reason.days_known} mornings known); last activity at {since}, {gap} ago")
+        return text
     elif code == d.STUCK_ON:
         text = (f"{since}부터 {gap} 동안 조명이 켜져 있습니다" if ko
                 else f"the light has been on for {gap} since {since}")

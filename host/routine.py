@@ -33,6 +33,7 @@ HALVE_AT_DAYS = 180
 
 _NORMAL = NormalDist()
 _NAN_CACHE = array("f", [math.nan] * (2 * BUCKETS))
+_WAKE = 3 * BUCKETS  # where the morning sums start in Routine.sums
 
 
 def bucket_of(hour: int, weekend: bool) -> int:
@@ -46,8 +47,10 @@ class Routine:
 
     def __init__(self) -> None:
         # Per bucket b: sums[3b] gaps >= learn_gap_h, sums[3b+1] sum of ln(gap hours),
-        # sums[3b+2] sum of squares. One array, not three: each costs a 64-byte header.
-        self.sums = array("f", bytes(4 * 3 * BUCKETS))
+        # sums[3b+2] sum of squares; then (count, sum, sum of squares) of the first sign of
+        # life each morning, in minutes after the morning starts, for weekdays and weekends.
+        # One array, not several: each costs a 64-byte header.
+        self.sums = array("f", bytes(4 * (3 * BUCKETS + 6)))
         # Gaps that reached EDGES_H[k]; bytes, since halving keeps a count under 255.
         self.hist = array("B", bytes(BUCKETS * NB))
         self.days = [0, 0]  # days with activity seen: weekday, weekend
@@ -89,6 +92,28 @@ class Routine:
         """Forget cached thresholds, so the next judgement reads every gap learned so far."""
         self.cache = array("f", _NAN_CACHE)
 
+    def learn_wake(self, weekend: bool, minutes: float) -> None:
+        i = _WAKE + (3 if weekend else 0)
+        sums = self.sums
+        sums[i] += 1
+        sums[i + 1] += minutes
+        sums[i + 2] += minutes * minutes
+
+    def wake(self, weekend: bool, min_days: int) -> tuple[float, float, int] | None:
+        """(mean, spread, mornings) of the first sign of life, in minutes after the morning
+        starts: this day type's own once it has min_days mornings, else both pooled, else
+        None (too few mornings to say when this resident is usually up)."""
+        sums = self.sums
+        i = _WAKE + (3 if weekend else 0)
+        n, s1, s2 = sums[i], sums[i + 1], sums[i + 2]
+        if n < min_days:
+            n, s1, s2 = (sums[_WAKE] + sums[_WAKE + 3], sums[_WAKE + 1] + sums[_WAKE + 4],
+                         sums[_WAKE + 2] + sums[_WAKE + 5])
+            if n < min_days:
+                return None
+        mean = s1 / n
+        return mean, math.sqrt(max(s2 / n - mean * mean, 0.0)), int(n)
+
     def learn_on_period(self, seconds: float) -> None:
         self.on_periods += 1
         if seconds > self.longest_on:
@@ -96,6 +121,8 @@ class Routine:
 
     def _halve(self, dt: int) -> None:
         self.days[dt] //= 2
+        for i in range(_WAKE + 3 * dt, _WAKE + 3 * dt + 3):
+            self.sums[i] /= 2
         for b in range(dt * 24, dt * 24 + 24):
             for i in range(3 * b, 3 * b + 3):
                 self.sums[i] /= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_light_left_on_knocks_urgently_even_at_night():
 
 
 def test_sos_pattern_alarms_at_once_and_slow_toggles_do_not():
-    history = regular_days(H, 7)
+    history = regular_days(H, 7) + use(H, at(7, 7)) + use(H, at(7, 9.5))
     t0 = at(7, 11)
     sos = [Event(H, t0 + i * 2, ev.ON if i % 2 == 0 else ev.OFF) for i in range(5)]
     actions = drive(Engine(), history + sos, until=t0 + 60)
@@ -105,7 +106,7 @@ def test_announced_hospital_stay_raises_nothing_and_watching_resumes_after_retur
     history = regular_days(H, 14)
     leave = at(14, 9)
     back = at(21, 15)
-    history += use(H, leave)
+    history += use(H, at(14, 7)) + use(H, leave)
     history.append(Event(H, leave + 600, ev.AWAY, detail=back))
     engine = Engine()
     actions = drive(engine, history, until=back - 60)
@@ -124,7 +125,7 @@ def test_dead_wifi_opens_a_device_case_not_an_inactivity_alarm():
     dev = "bulb-1"
     devices = [Event(H, t_on, ev.ONLINE, dev, (ev.SWITCHED, 300))]
     devices += [Event(H, t, ev.HEARTBEAT, dev) for t in range(int(t_on), int(at(14, 12)), 300)]
-    history += use(H, at(14, 10))
+    history += use(H, at(14, 7)) + use(H, at(14, 10))
     devices.append(Event(H, at(14, 12), ev.OFFLINE, dev))  # Wi-Fi gone at noon
     engine = Engine()
     actions = drive(engine, history + devices, until=at(14, 12) + 20 * 3600)
@@ -173,7 +174,7 @@ def test_a_mains_bulb_going_offline_is_the_switch_not_a_fault():
 
 
 def _alarmed(engine: Engine) -> tuple[list, str]:
-    history = regular_days(H, 14) + use(H, at(14, 9))
+    history = regular_days(H, 14) + use(H, at(14, 7)) + use(H, at(14, 9))
     actions = drive(engine, history, until=at(14, 23))
     (alarm,) = of(actions, d.Alarm)
     return actions, alarm.case_id
@@ -216,7 +217,7 @@ def test_activity_after_an_alarm_stops_renotifying_and_is_reported():
 
 
 def test_an_undelivered_knock_alarms_at_once():
-    history = regular_days(H, 14) + use(H, at(14, 9))
+    history = regular_days(H, 14) + use(H, at(14, 7)) + use(H, at(14, 9))
     (knock,) = of(drive(Engine(), history, until=at(14, 16)), d.Knock)
     engine = Engine()
     drive(engine, history, until=knock.time + 30)
@@ -241,7 +242,7 @@ def test_an_undelivered_knock_alarms_at_once():
     ],
 )
 def test_bad_input_is_rejected_and_changes_nothing(bad):
-    history = regular_days(H, 14) + use(H, at(14, 9))
+    history = regular_days(H, 14) + use(H, at(14, 7)) + use(H, at(14, 9))
     clean = drive(Engine(), history, until=at(15, 6))
     engine = Engine()
     drive(engine, history, until=at(14, 12))
@@ -265,3 +266,16 @@ def test_config_refuses_contradictions():
         EngineConfig(tail_knock=0.5, tail_watch=0.1)
     with pytest.raises(ValueError):
         EngineConfig(min_gap_h=30)
+
+
+def test_a_death_in_sleep_is_knocked_in_the_morning_and_says_why():
+    history = regular_days(H, 21)  # up about 07:00 every day; the last event is the 22:30 visit
+    last = max(e.time for e in history)
+    actions = drive(Engine(), history, until=last + 20 * 3600)
+    (knock,) = of(actions, d.Knock)
+    assert knock.reason.code == d.NO_MORNING
+    assert 7.5 <= local_hour(knock.time) <= 9, "soon after the usual wake-up, not the afternoon"
+    en = describe(knock.reason, SEOUL, "en")
+    assert re.match(r"no sign of life this morning; usually up by 0[67]:\d\d "
+                    r"\(1\d mornings known\); last activity at 22:\d\d, \d+ h \d+ m ago$", en), en
+    assert "오늘 아침 아직 활동이 없습니다" in describe(knock.reason, SEOUL)

@@ -41,7 +41,7 @@ def inactivity_raises(actions: list, after: float) -> list[float]:
     """Times the engine knocked or alarmed about a silence, from `after` on."""
     return [a.time for a in actions
             if isinstance(a, d.Knock | d.Alarm) and a.time >= after
-            and a.reason.code in (d.INACTIVITY, d.KNOCK_UNDELIVERED, d.UNWATCHED)]
+            and a.reason.code in (d.INACTIVITY, d.NO_MORNING, d.KNOCK_UNDELIVERED, d.UNWATCHED)]
 
 
 @PROPERTY
