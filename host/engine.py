@@ -153,6 +153,7 @@ class Engine:
         self._learn_s = cfg.learn_gap_h * 3600
         self._ceiling = cfg.ceiling_h * 3600
         self._future = cfg.future_tolerance_s
+        self._sos_n = cfg.sos_toggles
 
     # -- public -----------------------------------------------------------------------------
 
@@ -617,25 +618,20 @@ class Engine:
             st.stuck_from = t if on else NEVER
         else:
             st.devices_changed(self.config.missed_heartbeats)
-        return self._sos(st, t)
+        # SOS: the last sos_toggles light changes within the window.
+        toggles = st.toggles
+        toggles.append(t)
+        if len(toggles) > self._sos_n:
+            del toggles[0]
+        if len(toggles) == self._sos_n and t - toggles[0] <= self._sos_window(st):
+            toggles.clear()
+            return True
+        return False
 
     def _sos_window(self, st: HouseholdState) -> float:
         if st.devices and any(dev.mode == ev.MAINS for dev in st.devices.values()):
             return self.config.sos_window_mains_s
         return self.config.sos_window_s
-
-    def _sos(self, st: HouseholdState, t: float) -> bool:
-        toggles = st.toggles
-        toggles.append(t)
-        n = self.config.sos_toggles
-        if len(toggles) > n:
-            del toggles[0]
-        if len(toggles) < n:
-            return False
-        if toggles[-1] - toggles[0] <= self._sos_window(st):
-            toggles.clear()
-            return True
-        return False
 
     def _raise_sos(self, st: HouseholdState, t: float, now: float, out: list) -> None:
         reason = Reason(d.SOS, t, 0.0, None, 0,
