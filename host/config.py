@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Population prior: for a gap of an hour or more that starts at this local hour, its typical
-# (median) length in hours. A bathroom bulb sees one to three hours by day; the last visit of
-# the evening opens the night's gap. Own history replaces it as days accumulate.
+# (median) length in hours. Round values, informed by the three public single-resident
+# bathroom logs in shared/datasets (gaps of an hour or more: medians of 2 to 3 h by day, 4 to 9
+# h from the evening into the night, and many daytime gaps of 5 h and more when the resident
+# is out). It is deliberately broad: a household's own history tightens it within weeks,
+# and the simulator is where it should be calibrated properly.
 PRIOR_MEDIAN_GAP_H: tuple[float, ...] = (
-    6.0, 5.0, 4.0, 3.5, 3.0, 2.5,  # 00-05: after a night visit, until morning
-    2.0, 1.8, 1.8, 1.8, 1.8, 1.8,  # 06-11
-    1.8, 1.8, 1.8, 1.8, 1.8, 1.9,  # 12-17
-    2.0, 2.3, 3.0, 5.0, 7.0, 7.0,  # 18-23: the evening runs into the night
+    7.0, 6.0, 5.0, 4.5, 4.0, 3.0,  # 00-05: after a night visit, until morning
+    2.5, 2.5, 3.0, 3.0, 3.0, 3.0,  # 06-11
+    3.0, 3.0, 3.0, 3.0, 3.0, 3.0,  # 12-17: out for the afternoon is common
+    3.5, 3.5, 4.0, 5.0, 7.0, 7.5,  # 18-23: the evening runs into the night
 )  # fmt: skip
 
 
@@ -39,7 +42,7 @@ class EngineConfig:
     # How strongly the population prior counts, in days of own history it is worth.
     prior_days: float = 5.0
     prior_gaps_per_day: float = 1.2  # gaps of >= learn_gap_h starting in a 3-hour window
-    prior_sigma: float = 0.45  # spread of log(gap hours) around the prior median
+    prior_sigma: float = 0.6  # spread of log(gap hours) around the prior median
     min_sigma: float = 0.2  # never trust a household's routine more than this
     prior_median_gap_h: tuple[float, ...] = field(default=PRIOR_MEDIAN_GAP_H)
 
