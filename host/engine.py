@@ -40,7 +40,8 @@ _ROUTINE_AFTER_ALL = frozenset({ev.RESIDENT_FINE, ev.FALSE_ALARM})
 _PERSON_OUTCOMES = ev.OUTCOMES - {ev.RESIDENT_ANSWERED, ev.DEVICE_RECOVERED}
 _RESIDENT = ev.RESIDENT_KINDS
 _TRIGGERS = {ev.ACK: ladder.ACKNOWLEDGE, ev.DISPATCH: ladder.DISPATCH, ev.RESOLVE: ladder.RESOLVE}
-_ON_BIT, _OFF_BIT = 1, 2  # which light changes were applied at exactly light_t
+_ON_BIT, _OFF_BIT = 1, 2
+_decision = tuple.__new__  # which light changes were applied at exactly light_t
 
 
 class DeviceState:
@@ -252,7 +253,7 @@ class Engine:
             out.append(d.StatusChanged(st.id, now, status, reason))
         wake = at if at < NEVER else None
         st.wake_at = wake
-        return Decision(out, wake)
+        return _decision(Decision, (out, wake))  # tuple.__new__: NamedTuple's own is slow
 
     def _status(self, st: HouseholdState) -> tuple[str, Reason | None]:
         case = st.welfare
@@ -533,20 +534,21 @@ class Engine:
 
     def _resident(self, st: HouseholdState, t: float, kind: str, device: str | None,
                   now: float, out: list) -> None:
-        fresh = t > st.last
+        last = st.last
+        fresh = t > last
         case = st.welfare
         if fresh:
-            prev = st.since
+            prev = last if last > st.alive_at else st.alive_at
             moved = t > prev
             clock = st.clock
             local = t + (clock.fixed if clock.fixed is not None else clock.offset(t))
             day = int(local // 86400)
             weekend = (day + 3) % 7 >= 5
             bucket = int(local % 86400 // 3600) + (24 if weekend else 0)
-            if st.last > -NEVER and st.gap_clean:
-                gap = t - st.last
+            if last > -NEVER and st.gap_clean:
+                gap = t - last
                 if self._learn_s <= gap <= self._ceiling:
-                    last_bucket = bucket_of(clock.hour(st.last), clock.weekend(st.last))
+                    last_bucket = bucket_of(clock.hour(last), clock.weekend(last))
                     if case is not None and case.state != d.CASE_KNOCK:
                         case.held_gap = (last_bucket, gap)  # learned if it was nothing
                     else:
@@ -559,8 +561,19 @@ class Engine:
             if day != st.day:
                 st.day = day
                 st.routine.learn_day(weekend)
-            if moved:
-                self._sign_of_life(st, t, bucket)
+            if moved:  # _sign_of_life, with the cache hit inline: this runs on most events
+                cache = st.routine.cache
+                knock = cache[2 * bucket]
+                if knock == knock:
+                    urgent = cache[2 * bucket + 1]
+                else:
+                    knock, urgent = self._gaps(st, bucket)
+                if t + knock > st.due_raw:
+                    st.due_raw = t + knock
+                if t + urgent > st.due_urgent:
+                    st.due_urgent = t + urgent
+                st.watch_at = st.knock_at = None
+                st.watching = False
             if st.away_until is not None and t > st.away_changed_at:
                 self._end_away(st, t)  # back early: watch again from now
         if kind != ev.ACTIVITY and self._switch(st, t, kind == ev.ON, device, case):

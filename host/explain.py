@@ -56,7 +56,15 @@ def describe(reason: Reason, tz: tzinfo, lang: str = "ko") -> str:
                      else "; the device is offline, so the household cannot be watched")
         elif reason.one_in_days is not None:
             n = _rarity(reason.one_in_days)
-            basis = (f"{reason.days_known}일의 기록" if ko else f"{reason.days_known} days known")
+            # The routine is learned per day type, so say which days the figure rests on.
+            weekend = datetime.fromtimestamp(reason.since, tz).weekday() >= 5
+            n_days = reason.days_known
+            if ko:
+                basis = f"{'주말' if weekend else '평일'} {n_days}일의 기록"
+            elif weekend:
+                basis = f"{n_days} weekend day{'' if n_days == 1 else 's'} known"
+            else:
+                basis = f"{n_days} weekday{'' if n_days == 1 else 's'} known"
             if reason.days_known < 14:
                 basis += (", 대부분 일반 인구 기준" if ko else ", mostly the population prior")
             text += (f"; 이 가구에서 이 시간대에 시작해 이만큼 긴 공백은 {n}일에 한 번 미만입니다"
@@ -69,7 +77,8 @@ def describe(reason: Reason, tz: tzinfo, lang: str = "ko") -> str:
                 f" ({reason.days_known}일 아침의 기록); 마지막 활동은 {since}, {gap} 전"
                 if ko else
                 f"no sign of life this morning; usually up by {usual} "
-                f"({reason.days_known} mornings known); last activity at {since}, {gap} ago")
+                f"({reason.days_known} morning{'' if reason.days_known == 1 else 's'} known); "
+                f"last activity at {since}, {gap} ago")
         return text
     elif code == d.STUCK_ON:
         text = (f"{since}부터 {gap} 동안 조명이 켜져 있습니다" if ko

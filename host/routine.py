@@ -137,13 +137,11 @@ class Routine:
     def _window(self, bucket: int, cfg: EngineConfig) -> tuple[float, float, float, float]:
         """(gaps per day, mu, sigma, days) for gaps starting within an hour of this bucket."""
         dt, hour = divmod(bucket, 24)
-        n = s1 = s2 = 0.0
         sums = self.sums
-        for h in (hour - 1, hour, hour + 1):
-            i = 3 * (dt * 24 + h % 24)
-            n += sums[i]
-            s1 += sums[i + 1]
-            s2 += sums[i + 2]
+        a, b, c = 3 * (dt * 24 + (hour - 1) % 24), 3 * bucket, 3 * (dt * 24 + (hour + 1) % 24)
+        n = sums[a] + sums[b] + sums[c]
+        s1 = sums[a + 1] + sums[b + 1] + sums[c + 1]
+        s2 = sums[a + 2] + sums[b + 2] + sums[c + 2]
         days = self.days[dt]
         n0 = cfg.prior_days * cfg.prior_gaps_per_day
         mu0 = math.log(cfg.prior_median_gap_h[hour])
@@ -186,7 +184,15 @@ class Routine:
         i0 = (dt * 24 + (hour - 1) % 24) * NB
         i1 = bucket * NB
         i2 = (dt * 24 + (hour + 1) % 24) * NB
-        reached = [hist[i0 + k] + hist[i1 + k] + hist[i2 + k] for k in range(NB)]
+        denom = days + cfg.prior_days
+        least = min(tails) * denom
+        # The highest edge gaps in this window reached often enough to matter for any tail
+        # (counts only grow downwards, so the first hit from the top is the one).
+        top = -1
+        for k in range(NB - 1, -1, -1):
+            if hist[i0 + k] + hist[i1 + k] + hist[i2 + k] >= least:
+                top = k
+                break
         out = []
         for tail in tails:
             p = tail / per_day
@@ -194,12 +200,11 @@ class Routine:
             model_h = cfg.learn_gap_h if p >= 1 else math.exp(
                 mu + sigma * _NORMAL.inv_cdf(1 - p))
             # The first edge at or beyond which the gaps actually seen are rare enough.
-            allowed = tail * (days + cfg.prior_days)
-            seen_h = 0.0
-            for k in range(NB - 1, -1, -1):
-                if reached[k] >= allowed:
-                    seen_h = EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2
-                    break
+            allowed = tail * denom
+            k = top
+            while k >= 0 and hist[i0 + k] + hist[i1 + k] + hist[i2 + k] < allowed:
+                k -= 1
+            seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
             out.append(max(model_h, seen_h) * 3600)
         return out
 
