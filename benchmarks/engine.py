@@ -5,9 +5,9 @@ The event stream is a synthetic routine (up about 07:00, a switch use every 1.5 
 about 23:00, each an on and an off) for many households, interleaved in time order as a host
 would see it. Throughput is measured twice: cold (the first eight weeks from nothing, while
 thresholds are worked out daily for four weeks, then weekly) and steady (weeks nine and ten:
-households with history, which is what a running deployment sees). Each is also given as a ratio to a bare loop that only looks
-up the household and stores the time, measured in the same run, so a slower machine shows in
-both. Prints one JSON object as its last line.
+households with history, which is what a running deployment sees). Each is also given as a
+ratio to a bare loop that only looks up the household and stores the time, measured in the same
+run, so a slower machine shows in both. Prints one JSON object as its last line.
 """
 
 from __future__ import annotations

@@ -166,11 +166,13 @@ class Engine:
 
     def handle(self, event: ev.Event, now: float) -> Decision:
         """Take one input at engine time `now` (the event's own time may be earlier)."""
-        household, t, kind = event.household, event.time, event.kind
-        st = self._states.get(household) if type(household) is str else None
-        if (st is None or type(t) is not float or type(now) is not float
-                or type(kind) is not str or kind not in _RESIDENT
-                or not EARLIEST <= t <= now + self._future):
+        household, t, kind, device, _ = event
+        try:  # the common case in one test; anything odd (even unhashable) goes to _refuse
+            st = self._states.get(household)
+            usual = st is not None and kind in _RESIDENT and EARLIEST <= t <= now + self._future
+        except TypeError:
+            st, usual = None, False
+        if not usual:
             why = self._refuse(event, now)
             if why:
                 return Decision([d.Rejected(str(household), now, str(kind), why)],
@@ -179,7 +181,7 @@ class Engine:
                 st = self._new_state(household)
         out: list = []
         if kind in _RESIDENT:
-            self._resident(st, t, kind, event.device, now, out)
+            self._resident(st, t, kind, device, now, out)
         elif kind in ev.DEVICE_KINDS:
             self._device(st, event, now, out)
         elif kind in ev.PEOPLE_KINDS:
@@ -561,19 +563,8 @@ class Engine:
             if day != st.day:
                 st.day = day
                 st.routine.learn_day(weekend)
-            if moved:  # _sign_of_life, with the cache hit inline: this runs on most events
-                cache = st.routine.cache
-                knock = cache[2 * bucket]
-                if knock == knock:
-                    urgent = cache[2 * bucket + 1]
-                else:
-                    knock, urgent = self._gaps(st, bucket)
-                if t + knock > st.due_raw:
-                    st.due_raw = t + knock
-                if t + urgent > st.due_urgent:
-                    st.due_urgent = t + urgent
-                st.watch_at = st.knock_at = None
-                st.watching = False
+            if moved:
+                self._sign_of_life(st, t, bucket)
             if st.away_until is not None and t > st.away_changed_at:
                 self._end_away(st, t)  # back early: watch again from now
         if kind != ev.ACTIVITY and self._switch(st, t, kind == ev.ON, device, case):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,20 +23,21 @@ def use(household: str, t: float, minutes: float = 4) -> list[Event]:
     return [Event(household, t, ON), Event(household, t + minutes * 60, OFF)]
 
 
-def regular_days(household: str, days: int, seed: int = 0, first_day: int = 0) -> list[Event]:
+def regular_days(household: str, days: int, seed: int = 0, first_day: int = 0,
+                 local: Callable[[int, float], float] = at) -> list[Event]:
     """Up about 07:00, a bathroom visit every two hours or so, bed about 22:30, one night visit.
 
     The last event of day `first_day + days - 1` is that day's 22:30 visit; the night visit
-    belongs to the next day.
+    belongs to the next day. `local(day, hour)` gives UTC seconds (Seoul by default).
     """
     rng = random.Random(seed)
     out: list[Event] = []
     for day in range(first_day, first_day + days):
         if day > first_day:
-            out += use(household, at(day, 3 + rng.uniform(-0.5, 0.5)))
+            out += use(household, local(day, 3 + rng.uniform(-0.5, 0.5)))
         h = 7 + rng.uniform(-0.3, 0.3)
         while h < 22:
-            out += use(household, at(day, h))
+            out += use(household, local(day, h))
             h += rng.uniform(1.0, 2.5)
-        out += use(household, at(day, 22.5 + rng.uniform(-0.3, 0.3)))
+        out += use(household, local(day, 22.5 + rng.uniform(-0.3, 0.3)))
     return out

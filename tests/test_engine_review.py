@@ -9,7 +9,6 @@ people, crashes on malformed input); the engine was fixed until every one held.
 from __future__ import annotations
 
 import math
-import random
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -502,18 +501,6 @@ def _local(tz, start: datetime):
     return at_local
 
 
-def _regular_local(at_local, days: int, seed: int = 0) -> list[Event]:
-    rng = random.Random(seed)
-    out: list[Event] = []
-    for day in range(days):
-        if day:
-            out += use(H, at_local(day, 3 + rng.uniform(-0.5, 0.5)))
-        h = 7 + rng.uniform(-0.3, 0.3)
-        while h < 22:
-            out += use(H, at_local(day, h))
-            h += rng.uniform(1.0, 2.5)
-        out += use(H, at_local(day, 22.5 + rng.uniform(-0.3, 0.3)))
-    return out
 
 
 DST_STARTS = [datetime(2026, 3, 1, tzinfo=AMSTERDAM), datetime(2026, 9, 27, tzinfo=AMSTERDAM)]
@@ -522,7 +509,7 @@ DST_STARTS = [datetime(2026, 3, 1, tzinfo=AMSTERDAM), datetime(2026, 9, 27, tzin
 @pytest.mark.parametrize("start", DST_STARTS, ids=["march", "october"])
 def test_amsterdam_routine_across_a_dst_change_raises_nothing(start):
     at_local = _local(AMSTERDAM, start)
-    actions = drive(Engine(tz_of=lambda household: AMSTERDAM), _regular_local(at_local, 35),
+    actions = drive(Engine(tz_of=lambda household: AMSTERDAM), regular_days(H, 35, local=at_local),
                     until=at_local(35, 7))
     assert raised(actions, 0) == []
 
@@ -532,7 +519,7 @@ def test_amsterdam_routine_across_a_dst_change_raises_nothing(start):
 def test_amsterdam_knocks_on_the_dst_sunday_respect_local_quiet_hours(start, last_hour):
     at_local = _local(AMSTERDAM, start)
     day = 28  # 29 March / 25 October 2026, the clocks change at 02:00/03:00
-    events = _regular_local(at_local, day)
+    events = regular_days(H, day, local=at_local)
     events += [e for h in range(7, last_hour + 1, 2) for e in use(H, at_local(day, h))]
     last = max(e.time for e in events)
     knock = first_knock(drive(Engine(tz_of=lambda household: AMSTERDAM), events,
@@ -546,7 +533,8 @@ def test_amsterdam_collapse_on_the_dst_sunday_is_knocked_like_any_sunday():
     at_local = _local(AMSTERDAM, DST_STARTS[0])
     delays = []
     for day in (21, 28):  # an ordinary Sunday and the one the clocks go forward
-        events = _regular_local(at_local, day) + use(H, at_local(day, 7)) + use(H, at_local(day, 9))
+        events = regular_days(H, day, local=at_local)
+        events += use(H, at_local(day, 7)) + use(H, at_local(day, 9))
         last = max(e.time for e in events)
         knock = first_knock(drive(Engine(tz_of=lambda household: AMSTERDAM), events,
                                   until=last + 30 * 3600), last)
