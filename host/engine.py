@@ -24,27 +24,25 @@ from zoneinfo import ZoneInfo
 from host import case as ladder
 from host import decisions as d
 from host import events as ev
+from host.bulbs import BulbInputs
 from host.case import Case
 from host.config import EngineConfig
 from host.decisions import Decision, Reason
 from host.household import NEVER, DeviceState, HouseholdState
 from host.localtime import LocalClock
+from host.people import PeopleInputs
 from host.routine import bucket_of
 
 SEOUL = ZoneInfo("Asia/Seoul")
 # Nothing real happened before 2000: such a time is a device that never set its clock.
 EARLIEST = 946_684_800.0
 
-# Outcomes after which the gap or on-period that ended during the case is ordinary life.
-_ROUTINE_AFTER_ALL = frozenset({ev.RESIDENT_FINE, ev.FALSE_ALARM})
-_PERSON_OUTCOMES = ev.OUTCOMES - {ev.RESIDENT_ANSWERED, ev.DEVICE_RECOVERED}
 _RESIDENT = ev.RESIDENT_KINDS
-_TRIGGERS = {ev.ACK: ladder.ACKNOWLEDGE, ev.DISPATCH: ladder.DISPATCH, ev.RESOLVE: ladder.RESOLVE}
-_ON_BIT, _OFF_BIT = 1, 2
-_decision = tuple.__new__  # which light changes were applied at exactly light_t
+_ON_BIT, _OFF_BIT = 1, 2  # which light changes were applied at exactly light_t
+_decision = tuple.__new__  # builds a Decision faster than NamedTuple's own __new__
 
 
-class Engine:
+class Engine(BulbInputs, PeopleInputs):
     """Holds every household's state and turns inputs into decisions."""
 
     def __init__(
@@ -588,95 +586,6 @@ class Engine:
         if case.held_on is not None:
             st.routine.learn_on_period(case.held_on)
 
-    def _device(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
-        assert type(event.device) is str  # _refuse saw to it
-        self._device_input(st, event.device, event, now, out)
-        st.devices_changed(self.config.missed_heartbeats)
-
-    def _device_input(self, st: HouseholdState, dev_id: str, event: ev.Event, now: float,
-                      out: list) -> None:
-        t = event.time
-        devices = st.devices
-        dev = devices.get(dev_id) if devices else None
-        if event.kind == ev.ONLINE:
-            mode, heartbeat, boot = _online_detail(event.detail, self.config.heartbeat_s)
-            if mode is None:
-                out.append(d.Rejected(st.id, now, event.kind,
-                                      f"device {dev_id}: bad online detail {event.detail!r}"))
-                return
-            if dev is None:
-                if devices is None:
-                    devices = st.devices = {}
-                dev = devices[dev_id] = DeviceState(mode, heartbeat)
-            if t <= dev.changed_at:
-                return  # older than what we know of this device
-            new_boot = boot is None or boot != dev.boot
-            dev.mode, dev.heartbeat_s, dev.boot = mode, heartbeat, boot
-            if st.last == -NEVER and st.alive_at == -NEVER:
-                self._vouched(st, t)  # first heard of: the ceiling counts from here
-            self._device_up(st, dev, t, now, out)
-            if mode == ev.MAINS and new_boot:  # power came on: the wall switch was turned on
-                self._resident(st, t, ev.ON, dev_id, now, out)
-            return
-        if dev is None or dev.mode is None:
-            out.append(d.Rejected(st.id, now, event.kind,
-                                  f"device {dev_id} has not come online"))
-            return
-        if event.kind == ev.HEARTBEAT:
-            if t <= dev.last_seen:
-                return
-            if not dev.online and t > dev.changed_at:
-                self._device_up(st, dev, t, now, out)
-            dev.last_seen = t
-            return
-        # OFFLINE: the last will, or an orderly goodbye.
-        if t <= dev.changed_at or not dev.online:
-            return
-        self._device_down(st, dev_id, dev, t, now, out, "went offline (last will)")
-
-    def _devices_silent(self, st: HouseholdState, now: float, out: list) -> None:
-        missed = self.config.missed_heartbeats
-        for dev_id, dev in (st.devices or {}).items():
-            due = dev.last_seen + dev.heartbeat_s * missed
-            if dev.online and due <= now:
-                # A mains bulb's silence dates from when it was last heard: no sign of life
-                # is invented for the minutes it might still have been on.
-                at = dev.last_seen if dev.mode == ev.MAINS else due
-                self._device_down(st, dev_id, dev, at, now, out, f"missed {missed} heartbeats")
-        st.devices_changed(missed)
-
-    def _device_up(self, st: HouseholdState, dev: DeviceState, t: float, now: float,
-                   out: list) -> None:
-        dev.online = True
-        dev.changed_at = t
-        if t > dev.last_seen:
-            dev.last_seen = t
-        st.devices_changed(self.config.missed_heartbeats)
-        case = st.device_case
-        if case is not None and all(
-            other.online for other in (st.devices or {}).values() if other.mode == ev.SWITCHED
-        ):
-            state = ladder.next_state(case.state, ladder.RECOVERED)
-            if state is not None:
-                st.device_case = None
-                out.append(d.CaseResolved(st.id, now, case.id, ev.DEVICE_RECOVERED, None,
-                                          "device back online"))
-
-    def _device_down(self, st: HouseholdState, dev_id: str, dev: DeviceState, t: float,
-                     now: float, out: list, why: str) -> None:
-        dev.online = False
-        dev.changed_at = t
-        st.devices_changed(self.config.missed_heartbeats)
-        if dev.mode == ev.MAINS:  # power went: the wall switch was turned off
-            self._resident(st, t, ev.OFF, dev_id, now, out)
-            return
-        st.gap_clean = False
-        if st.device_case is None:
-            reason = Reason(d.DEVICE_OFFLINE, dev.last_seen, now - dev.last_seen, None, 0,
-                            f"device {dev_id} {why}")
-            case = self._open_case(st, d.DEVICE, d.CASE_OPEN, reason, now, out)
-            out.append(d.Notify(st.id, now, case.id, "maintenance", False, 0, reason))
-
     def _knock_failed(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
         case = st.welfare
         if case is None or case.state != d.CASE_KNOCK:
@@ -694,77 +603,6 @@ class Engine:
                 + "the knock could not be delivered")
         self._alarm(st, case, ladder.UNDELIVERED, now, out)
 
-    def _people(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
-        kind = event.kind
-        if kind in (ev.AWAY, ev.AWAY_END):
-            self._away(st, event, now, out)
-            return
-        case_id, outcome, actor, note = _case_detail(event.detail)
-        case = next((c for c in (st.welfare, st.device_case) if c and c.id == case_id), None)
-        if case is None:
-            out.append(d.Rejected(st.id, now, kind, f"no open case {case_id!r}"))
-            return
-        if event.time < case.opened_at:
-            out.append(d.Rejected(st.id, now, kind,
-                                  f"stamped before case {case_id} opened: a replay?"))
-            return
-        if kind == ev.RESOLVE and (type(outcome) is not str or outcome not in _PERSON_OUTCOMES):
-            out.append(d.Rejected(st.id, now, kind, f"unknown outcome {outcome!r}"))
-            return
-        state = ladder.next_state(case.state, _TRIGGERS[kind])
-        if state is None:
-            out.append(d.Rejected(st.id, now, kind, f"case {case_id} is {case.state}"))
-            return
-        if state != d.CASE_RESOLVED:
-            case.state = state
-            out.append(d.CaseChanged(st.id, now, case.id, state, actor, note))
-            return
-        out.append(d.CaseResolved(st.id, now, case.id, outcome, actor, note))
-        if case is st.device_case:
-            st.device_case = None
-            return
-        self._close_welfare(st, case, outcome, event.time)
-
-    def _close_welfare(self, st: HouseholdState, case: Case, outcome: str, at: float) -> None:
-        st.welfare = None
-        if outcome in _ROUTINE_AFTER_ALL:
-            self._learn_held(st, case)
-        else:
-            st.gap_clean = False  # whatever silence is in progress is not routine either
-        if outcome == ev.DECEASED:
-            st.retired = True
-        # A person has looked: count from then, not from the silence that raised the case.
-        self._vouched(st, at)
-        if outcome == ev.HOSPITAL:  # the home is empty until the resident is back
-            st.away_until = NEVER
-            st.away_changed_at = at
-
-    def _away(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
-        kind, t = event.kind, event.time
-        if kind == ev.AWAY:
-            until = event.detail
-            if until is not None and (type(until) not in (int, float) or not until > t):
-                out.append(d.Rejected(st.id, now, kind,
-                                      f"away needs an expected return after {t} or None"))
-                return
-            if t <= st.away_changed_at:
-                out.append(d.Rejected(st.id, now, kind, "stale: away changed since"))
-                return
-            st.away_until = NEVER if until is None else float(until)
-            st.away_changed_at = t
-            st.gap_clean = False
-            self._gap_moved(st)
-            case = st.welfare
-            if case is not None and case.state == d.CASE_KNOCK:
-                # A person just said where the resident is: the knock's question is answered.
-                st.welfare = None
-                out.append(d.CaseResolved(st.id, now, case.id, ev.RESIDENT_FINE, None,
-                                          "away mode set during the knock"))
-            return
-        if st.away_until is None or t < st.away_changed_at:
-            out.append(d.Rejected(st.id, now, kind, "household is not away at that time"))
-            return
-        self._end_away(st, t)
 
 
 def _nothing(st: HouseholdState, now: float, out: list) -> None:  # pragma: no cover
@@ -775,28 +613,3 @@ def _quiet(hour: int, cfg: EngineConfig) -> bool:
     if cfg.quiet_start_h <= cfg.quiet_end_h:
         return cfg.quiet_start_h <= hour < cfg.quiet_end_h
     return hour >= cfg.quiet_start_h or hour < cfg.quiet_end_h
-
-
-def _online_detail(detail: object, default_hb: float) -> tuple[str | None, float, object]:
-    """(power mode, heartbeat seconds, boot) from an online input; mode None when bad."""
-    if isinstance(detail, str):
-        return (detail if detail in ev.POWER_MODES else None), default_hb, None
-    if isinstance(detail, tuple) and len(detail) in (2, 3):
-        mode, hb = detail[0], detail[1]
-        boot = detail[2] if len(detail) == 3 else None
-        ok_hb = type(hb) in (int, float) and math.isfinite(hb) and hb > 0
-        if type(mode) is str and mode in ev.POWER_MODES and ok_hb:
-            return mode, float(hb), boot
-    return None, default_hb, None
-
-
-def _case_detail(detail: object) -> tuple[object, object, str | None, str]:
-    """(case id, outcome, actor, note) from a person's input: a case id or a tuple."""
-    if isinstance(detail, str):
-        return detail, None, None, ""
-    if isinstance(detail, tuple) and detail and isinstance(detail[0], str):
-        parts = list(detail[:4]) + [None] * (4 - len(detail[:4]))
-        actor = parts[2] if isinstance(parts[2], str) else None
-        note = parts[3] if isinstance(parts[3], str) else ""
-        return parts[0], parts[1], actor, note
-    return None, None, None, ""
