@@ -5,7 +5,9 @@ are the doubles in tests/doubles, driven over their control channel. For each to
 - lamp: from the switch change until the lamp's PWM first moves toward the new state
   (includes the 20 ms debounce; the fade to full brightness then takes fade_ms = 250 ms);
 - broker: from the switch change until the event reaches a subscriber through the broker.
-Also the lamp latency with Wi-Fi and the broker down. Prints one JSON object last.
+Also the lamp latency with Wi-Fi and the broker down, and with a broker that hangs
+mid-publish (answers CONNECT, never a PUBACK) while NTP never answers. Prints one JSON
+object last.
 
     python3 benchmarks/firmware_latency.py [--quick] [--heap 64K]
 """
@@ -108,6 +110,28 @@ def main() -> None:
                 down.append(lamp_moved(dev, t0, on))
                 time.sleep(0.3)
             dev.alive()
+            gap_up_down = dev.wdt_worst
+            # A broker that answers CONNECT, then hangs mid-publish, and an NTP server that
+            # never answers: the loop keeps serving the switch inside every bounded wait.
+            dev.stop()
+            stall = rig.StallServer("no_puback")
+            rig.ntp_server().answering = False
+            try:
+                cfg = rig.config(stall.port, ntp={"timeout_ms": 1000})
+                dev.write_config(cfg)
+                dev.start()
+                rig.wait_until(lambda: stall.packets.count(0x30) >= 1, 10, "a stalled publish")
+                stalled = []
+                for i in range(max(10, n // 3)):
+                    on = i % 2 == 0
+                    t0 = dev.flip(on)
+                    stalled.append(lamp_moved(dev, t0, on))
+                    time.sleep(0.3)
+                dev.alive()
+                stall_rounds = dev.log().count("link: down")
+            finally:
+                stall.close()
+                rig.ntp_server().answering = True
             figures = {
                 "benchmark": "firmware_latency",
                 "toggles": n,
@@ -115,7 +139,9 @@ def main() -> None:
                 "switch_to_lamp": summary(lamp),
                 "switch_to_broker": summary(wire),
                 "switch_to_lamp_network_down": summary(down),
-                "watchdog_longest_gap_ms": dev.wdt_worst,
+                "switch_to_lamp_broker_stalled": summary(stalled),
+                "stalled_sessions_dropped": stall_rounds,
+                "watchdog_longest_gap_ms": max(gap_up_down, dev.wdt_worst),
                 "debounce_ms": 20,
             }
         finally:

@@ -4,6 +4,7 @@ The switch is served first in every pass and from inside every network wait (net
 the lamp is set before anything is written or sent: the light never waits for the network.
 """
 
+import gc
 import json
 import os
 import time
@@ -55,7 +56,8 @@ class Bulb:
             self.switch = Switch(pin, cfg["switch.debounce_ms"], low)
         now = ticks_ms()
         self.lamp.set(True if self.mains else self.switch.state, now)
-        self.clock = Clock(cfg["ntp.host"], cfg["ntp.timeout_ms"], cfg["ntp.resync_s"])
+        self.clock = Clock(cfg["ntp.host"], cfg["ntp.timeout_ms"], cfg["ntp.resync_s"],
+                           cfg["ntp.port"])
         self.journal = Journal(cfg["queue.path"], cfg["queue.max"])
         self.boot = next_boot(self.journal)
         self.seq = 0
@@ -63,6 +65,7 @@ class Bulb:
         self.knock = Knock(cfg["knock.answer_grace_s"])
         self.heap = telemetry.Heap()
         self.seen = []
+        self.syncing = []  # ids of `sync` commands waiting for the NTP answer to be acked
         self.bad_cmds = 0
         self.loop_ms = cfg["loop_ms"]
         self._gc_at = now
@@ -83,8 +86,13 @@ class Bulb:
     # ---- events ----
     def _event(self, kind, answer=None):
         up = self.clock.uptime_ms()
-        payload = messages.event(self.device, self.boot, self.seq, kind, up,
-                                 self.clock.at(up), answer)
+        try:
+            payload = messages.event(self.device, self.boot, self.seq, kind, up,
+                                     self.clock.at(up), answer)
+        except MemoryError:  # a fragmented heap: collect once and try again
+            gc.collect()
+            payload = messages.event(self.device, self.boot, self.seq, kind, up,
+                                     self.clock.at(up), answer)
         self.journal.append(self.boot, self.seq, payload)
         self.seq += 1
 
@@ -135,15 +143,26 @@ class Bulb:
             if done is not None:  # a QoS 1 redelivery: same answer, not run again
                 self.link.ack(done)
                 continue
+            if cid in self.syncing:
+                continue  # a redelivery while its NTP query is out: acked when it ends
             if err is None:
-                err = self._run(msg)
+                if msg["c"] == "sync":
+                    if self.clock.ask() and len(self.syncing) < SEEN_IDS:
+                        self.syncing.append(cid)
+                        continue
+                    err = "ntp failed"
+                else:
+                    err = self._run(msg)
             else:
                 self.bad_cmds += 1
-            reply = messages.ack(self.device, cid, self.clock.now(), err)
-            self.seen.append((cid, reply))
-            if len(self.seen) > SEEN_IDS:
-                self.seen.pop(0)
-            self.link.ack(reply)
+            self._reply(cid, err)
+
+    def _reply(self, cid, err):
+        reply = messages.ack(self.device, cid, self.clock.now(), err)
+        self.seen.append((cid, reply))
+        if len(self.seen) > SEEN_IDS:
+            self.seen.pop(0)
+        self.link.ack(reply)
 
     def _acked(self, cid):
         for done, reply in self.seen:
@@ -161,8 +180,6 @@ class Bulb:
         elif c == "knock_stop":
             self.knock.stop()
             self.lamp.stop_knock(now)
-        elif c == "sync" and not self.clock.sync():
-            return "ntp failed"
         return None
 
     # ---- loop ----
@@ -172,9 +189,17 @@ class Bulb:
             self.lamp.stop_knock(ticks_ms())
         link = self.link
         if link is not None:
-            if self.clock.due() and link.wlan.isconnected():
-                self.clock.sync()  # before the link: queued events leave with their UTC time
-            link.tick(ticks_ms())
+            clock = self.clock
+            done = clock.poll(ticks_ms())
+            if done is not None and self.syncing:
+                for cid in self.syncing:
+                    self._reply(cid, None if done else "ntp failed")
+                self.syncing = []
+            if clock.due() and link.wlan.isconnected():
+                clock.ask()
+            # While the first NTP answer of this boot is on its way, events wait for it:
+            # they leave a few ms later with their UTC time instead of sy:0.
+            link.tick(ticks_ms(), clock.asking is None or clock.synced)
             if link.inbox:
                 self._commands()
         now = ticks_ms()

@@ -36,6 +36,7 @@ FIELDS = (
     ("net.backoff_min_ms", int, 1000, (10, 600000)),
     ("net.backoff_max_ms", int, 120000, (10, 3600000)),
     ("ntp.host", str, "pool.ntp.org", None),
+    ("ntp.port", int, 123, (1, 65535)),
     ("ntp.resync_s", int, 21600, (10, 604800)),
     ("ntp.timeout_ms", int, 500, (50, 5000)),
     ("knock.answer_grace_s", int, 60, (0, 3600)),
@@ -110,6 +111,10 @@ def validate(raw, unique_id=b""):
     if cfg["net.backoff_max_ms"] < cfg["net.backoff_min_ms"]:
         errors.append("config: net.backoff_max_ms below net.backoff_min_ms; using the minimum")
         cfg["net.backoff_max_ms"] = cfg["net.backoff_min_ms"]
+    if cfg["broker.user"] is not None and cfg["broker.password"] is None:
+        # umqtt.simple sends a password with every user name (len(None) would crash connect)
+        errors.append("config: broker.password missing for broker.user; using an empty one")
+        cfg["broker.password"] = ""
     if cfg["broker.port"] == 0:
         cfg["broker.port"] = 8883 if cfg["broker.tls"] else 1883
     cfg["online"] = bool(cfg["wifi.ssid"] and cfg["broker.host"])

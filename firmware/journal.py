@@ -140,11 +140,12 @@ class Journal:
             self.drops += 1
             self.unreported += 1
             self.lines += 1
-        rec = self._line("E %d %d %s" % (b, s, payload))
-        off = self.size + len(data)
         try:
+            rec = self._line("E %d %d %s" % (b, s, payload))
+            off = self.size + len(data)
             self._write(data + rec)
-        except OSError as e:  # flash full or failing: count it as dropped, keep the lamp going
+        except (OSError, MemoryError) as e:
+            # flash full or failing, or no heap: count it as dropped, keep the lamp going
             self.drops += 1
             self.unreported += 1
             print("journal: cannot store event %d/%d (%s): counted as dropped" % (b, s, e))

@@ -43,6 +43,15 @@ class Link:
         self.tls = None
         if cfg["broker.tls"]:
             self.tls = netio.Tls(cfg["broker.host"], cfg["broker.ca"], self.timeout_ms)
+        # One client for the life of the link: each connect() opens a fresh socket, and not
+        # building a client per attempt spares the heap churn of a long outage.
+        c = mqtt.MQTTClient(device, cfg["broker.host"], cfg["broker.port"], cfg["broker.user"],
+                            cfg["broker.password"], self.keepalive, self.tls or False)
+        if self.tls is not None and hasattr(c, "ssl_params"):
+            sys.modules["ussl"] = self.tls  # 1.3.x imports ussl inside connect()
+        c.set_callback(self._on_msg)
+        c.set_last_will(self.t_status, messages.offline(device, boot), True, 1)
+        self.mqtt = c
         self.wlan = network.WLAN(network.STA_IF)
         self.wlan.active(True)
         self._wifi_try = None
@@ -76,8 +85,8 @@ class Link:
     def up(self):
         return self.client is not None
 
-    def tick(self, now):
-        """One bounded step: connect when due, else serve the session."""
+    def tick(self, now, events=True):
+        """One bounded step: connect when due, else serve the session (and send events)."""
         if not self._wifi(now):
             if self.client is not None:
                 self._drop("wifi lost")
@@ -87,20 +96,14 @@ class Link:
                 self._connect()
             return
         try:
-            self._serve(now)
+            self._serve(now, events)
         except Exception as e:  # any failure of the session means: reconnect
             self._drop(e)
 
     # ---- session ----
     def _connect(self):
         cfg = self.cfg
-        c = mqtt.MQTTClient(self.device, cfg["broker.host"], cfg["broker.port"],
-                            cfg["broker.user"], cfg["broker.password"], self.keepalive,
-                            self.tls or False)
-        if self.tls is not None and hasattr(c, "ssl_params"):
-            sys.modules["ussl"] = self.tls  # 1.3.x imports ussl inside connect()
-        c.set_callback(self._on_msg)
-        c.set_last_will(self.t_status, messages.offline(self.device, self.boot), True, 1)
+        c = self.mqtt
         self.client = c
         try:
             c.connect(False)  # persistent session: commands sent while away still arrive
@@ -108,7 +111,8 @@ class Link:
             c.subscribe(self.t_cmd, 1)
             c.publish(self.t_status, self.online_payload(), True, 1)
         except Exception as e:
-            self.sockets.forget()
+            if self.attempts % 4 == 3:
+                self.sockets.forget()  # look the name up again, but not on every try: DNS blocks
             self._drop(e)
             return
         self.connects += 1
@@ -118,9 +122,9 @@ class Link:
         print("link: connected to %s:%d" % (cfg["broker.host"], cfg["broker.port"]))
 
     def _drop(self, why):
-        if self.client is not None:
+        was_up = self.client is not None
+        if was_up:
             self.last_error = str(why)
-            print("link: down (%r)" % (why,))
             try:
                 if self.sockets.last is not None:
                     self.sockets.last.close()
@@ -135,6 +139,8 @@ class Link:
         # "equal jitter": half fixed, half random, so a street of bulbs does not stampede
         wait = span // 2 + (getrandbits(16) * (span - span // 2) >> 16)
         self.retry_at = ticks_add(ticks_ms(), wait)
+        if was_up:
+            print("link: down (%r), retry in %d ms" % (why, wait))
 
     def _on_msg(self, topic, msg):
         # Runs inside umqtt's read paths: only queue, never publish from here.
@@ -143,7 +149,7 @@ class Link:
         else:
             self.refused_cmds += 1
 
-    def _serve(self, now):
+    def _serve(self, now, events):
         c, conn = self.client, self.conn
         for _ in range(4):  # incoming: commands, PINGRESP
             before = conn.rx
@@ -155,7 +161,7 @@ class Link:
         while self.outbox:
             c.publish(self.t_ack, self.outbox[0], False, 1)
             self.outbox.pop(0)
-        for _ in range(MAX_PER_TICK):
+        for _ in range(MAX_PER_TICK if events else 0):
             head = self.journal.head()
             if head is None:
                 break

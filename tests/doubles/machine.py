@@ -1,12 +1,11 @@
 """Double of MicroPython's `machine` for the unix VM (Pin with IRQ, PWM, WDT, reset_cause,
 unique_id), with the control channel to pytest: it connects to 127.0.0.1:$ANBU_CTL when set.
-In: `pin N V`, `wifi V`, `ntp V`, `rssi V`. Out: `duty N V` on every PWM change, `wdt MS` on
+In: `pin N V`, `wifi V`, `rssi V`. Out: `duty N V` on every PWM change, `wdt MS` on
 each new longest gap between watchdog feeds. Kept small: under `-X heapsize=64K` every byte
 of a double is a byte the firmware does not get, while on an ESP32 these are C modules.
 """
 
 import os
-import select
 import socket
 import sys
 import time
@@ -15,23 +14,10 @@ import micropython
 
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 pins = {}  # pin id -> level set by the test
-# Wi-Fi and NTP start as $ANBU_WIFI / $ANBU_NTP say (default up), then follow the test.
-state = {"wifi": int(os.getenv("ANBU_WIFI") or 1), "ntp": int(os.getenv("ANBU_NTP") or 1),
-         "rssi": -61}
+# Wi-Fi starts as $ANBU_WIFI says (default up), then follows the test.
+state = {"wifi": int(os.getenv("ANBU_WIFI") or 1), "rssi": -61}
 _irqs = {}  # pin id -> Pin with a handler
-_ch = [None, None, b""]  # socket, poller, partial line
-
-
-def _open():
-    port = os.getenv("ANBU_CTL")
-    if port:
-        s = socket.socket()
-        s.connect(socket.getaddrinfo("127.0.0.1", int(port))[0][-1])
-        s.setblocking(False)
-        p = select.poll()
-        p.register(s, select.POLLIN)
-        _ch[0], _ch[1] = s, p
-        send("hello")
+_ch = [None, b""]  # socket, partial line
 
 
 def send(line):
@@ -54,9 +40,9 @@ def pump():
             raise SystemExit("machine double: the test closed the control channel")
         if not chunk:
             return
-        _ch[2] += chunk
-        while b"\n" in _ch[2]:
-            line, _, _ch[2] = _ch[2].partition(b"\n")
+        _ch[1] += chunk
+        while b"\n" in _ch[1]:
+            line, _, _ch[1] = _ch[1].partition(b"\n")
             k, v = line.split(b" ", 1)
             k = k.decode()
             if k == "pin":
@@ -76,10 +62,6 @@ def reset_cause():
 
 def unique_id():
     return b"\x24\x0a\xc4\x00\x00\x01"
-
-
-def idle():
-    pump()
 
 
 def reset():
@@ -109,13 +91,8 @@ class Pin:
 
 class PWM:
     def __init__(self, pin, freq=5000, duty_u16=0):
-        self.pin, self._freq, self._duty = pin, freq, -1
+        self.pin, self._duty = pin, -1
         self.duty_u16(duty_u16)
-
-    def freq(self, f=None):
-        if f is None:
-            return self._freq
-        self._freq = f
 
     def duty_u16(self, d=None):
         if d is None:
@@ -125,9 +102,6 @@ class PWM:
         if d != self._duty:
             self._duty = d
             send("duty %d %d" % (self.pin.id, d))
-
-    def deinit(self):
-        pass
 
 
 class WDT:
@@ -148,4 +122,8 @@ class WDT:
             sys.exit(75)
 
 
-_open()
+if os.getenv("ANBU_CTL"):  # the control channel, opened at import (no function: heap is dear)
+    _ch[0] = socket.socket()
+    _ch[0].connect(socket.getaddrinfo("127.0.0.1", int(os.getenv("ANBU_CTL")))[0][-1])
+    _ch[0].setblocking(False)
+    send("hello")

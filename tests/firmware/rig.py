@@ -182,7 +182,7 @@ def config(broker_port: int, **over) -> dict:
         "pins": {"switch": SWITCH_PIN, "lamp": LAMP_PIN, "switch_active_low": True},
         "hb": 10,
         "net": {"timeout_ms": 1000, "backoff_min_ms": 250, "backoff_max_ms": 4000},
-        "ntp": {"timeout_ms": 200},
+        "ntp": {"host": "127.0.0.1", "port": ntp_server().port, "timeout_ms": 200},
         "queue": {"max": 200},
     }
     for key, value in over.items():
@@ -191,6 +191,51 @@ def config(broker_port: int, **over) -> dict:
         else:
             cfg[key] = value
     return cfg
+
+
+class NtpServer:
+    """A loopback SNTP server (UDP) telling the test machine's time, to the millisecond.
+
+    `answering = False` makes it a server that never replies, as an unreachable one.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answering = True
+        self.queries = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            if not self.answering or len(data) < 48:
+                continue
+            t = time.time() + 2208988800
+            secs, frac = int(t), int((t % 1) * 2**32)
+            reply = bytearray(48)
+            reply[0], reply[1] = 0x24, 1  # version 4, mode 4 (server); stratum 1
+            reply[24:32] = data[40:48]  # originate = the client's transmit field
+            reply[32:40] = reply[40:48] = secs.to_bytes(4, "big") + frac.to_bytes(4, "big")
+            self.sock.sendto(bytes(reply), addr)
+
+
+_ntp: list[NtpServer] = []
+
+
+def ntp_server() -> NtpServer:
+    """One NTP server for the whole test session (daemon thread, loopback)."""
+    if not _ntp:
+        _ntp.append(NtpServer())
+    return _ntp[0]
 
 
 class Device:
@@ -285,7 +330,7 @@ class Device:
         self.send(f"wifi {1 if up else 0}")
 
     def ntp(self, up: bool) -> None:
-        self.send(f"ntp {1 if up else 0}")
+        ntp_server().answering = up
 
     @property
     def duty(self) -> int | None:
@@ -370,3 +415,95 @@ def make_cert(folder: Path, name: str = "broker") -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )
     return cert, key
+
+
+class StallServer:
+    """A loopback TCP server that plays a broken broker, to prove no stall blocks the bulb.
+
+    modes: `mute` accepts TCP and never answers (no CONNACK, no TLS ServerHello);
+    `no_puback` answers CONNECT and SUBSCRIBE and the first PUBLISH, then stops reading and
+    never answers again (a broker that hangs mid-publish).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.packets: list[int] = []  # MQTT packet types seen (upper nibble)
+        self.done = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            self.conns.append(conn)
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n and not self.done.is_set():
+            try:
+                chunk = conn.recv(n - len(buf))
+            except TimeoutError:
+                continue
+            except OSError:
+                return b""
+            if not chunk:
+                return b""
+            buf += chunk
+        return buf
+
+    def _conn(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        if self.mode == "mute":
+            while not self.done.is_set() and self._read(conn, 1):
+                pass
+            return
+        publishes = 0
+        while not self.done.is_set():
+            head = self._read(conn, 1)
+            if not head:
+                return
+            size, shift = 0, 0
+            while True:
+                b = self._read(conn, 1)
+                if not b:
+                    return
+                size |= (b[0] & 0x7F) << shift
+                shift += 7
+                if not b[0] & 0x80:
+                    break
+            body = self._read(conn, size) if size else b""
+            kind = head[0] & 0xF0
+            self.packets.append(kind)
+            if kind == 0x10:
+                conn.sendall(b"\x20\x02\x00\x00")
+            elif kind == 0x80:
+                conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+            elif kind == 0x30:
+                publishes += 1
+                if publishes == 1 and head[0] & 0x06:
+                    tlen = int.from_bytes(body[:2], "big")
+                    conn.sendall(b"\x40\x02" + body[2 + tlen:4 + tlen])
+                    continue
+                # from now on: read nothing, answer nothing, keep the connection open
+                while not self.done.is_set():
+                    time.sleep(0.05)
+                return
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()

@@ -150,3 +150,55 @@ out["device"] = cfg["device"]
 out["online"] = cfg["online"]
 """)
     assert out == {"errors": [], "device": "bulb-0001", "online": True}
+
+
+def test_power_cut_in_the_middle_of_compaction_loses_nothing(tmp_path):
+    """Cut before the atomic rename, with the new file half written: the old one rules."""
+    out = run(tmp_path, """
+import journal as jm
+
+class Cut(Exception):
+    pass
+
+class CutBeforeRename:
+    def __init__(self, real):
+        self.real = real
+    def rename(self, a, b):
+        raise Cut()
+    def remove(self, p):
+        self.real.remove(p)
+
+j = Journal("q.log", 8, compact_lines=10000)
+for s in range(12):
+    j.append(4, s, '{"s":%d}' % s)   # 4 dropped: 8 pending, 4..11
+for _ in range(3):
+    b, s, p = j.head()
+    j.ack(b, s, 0)                  # 5 pending, 7..11
+out["before"] = state(j)
+real = jm.os
+jm.os = CutBeforeRename(real)
+try:
+    j.compact()
+except Cut:
+    pass
+jm.os = real
+tmp = open("q.log.tmp", "rb").read()
+open("q.log.tmp", "wb").write(tmp[:len(tmp) // 2])   # the cut came mid-write
+j = Journal("q.log", 8)
+out["after"] = state(j)
+import os
+out["tmp_left"] = "q.log.tmp" in os.listdir()
+heads = []
+while j.head():
+    b, s, p = j.head()
+    heads.append(s)
+    j.ack(b, s, 0)
+out["order"] = heads
+""")
+    keep = ("depth", "head", "drops", "unreported", "last_b")
+    assert {k: out["before"][k] for k in keep} == {
+        "depth": 5, "head": [4, 7], "drops": 4, "unreported": 4, "last_b": 4}
+    assert {k: out["after"][k] for k in keep} == {k: out["before"][k] for k in keep}
+    assert out["tmp_left"] is False
+    assert out["order"] == [7, 8, 9, 10, 11]
+
