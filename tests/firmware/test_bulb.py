@@ -3,6 +3,7 @@ Mosquitto; the switch, the lamp and Wi-Fi are the doubles in tests/doubles."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -77,18 +78,20 @@ def down_rounds(dev) -> int:
 def test_broker_outage_every_event_arrives_in_order(make_device, broker, recorder):
     """The broker is stopped while the switch is used, then restarted on the same port.
 
-    The issue asks for ten minutes; 20 s keeps the point in a fast suite: the queue outlives
-    an outage long enough for several failed reconnects with backoff (counted below).
+    The issue asks for ten minutes; 20 s keeps the point in the everyday suite: the queue
+    outlives an outage long enough for several failed reconnects with backoff (counted below).
+    ANBU_OUTAGE_S=600 runs the literal ten minutes (docs/firmware.md has the result).
     """
+    outage = float(os.environ.get("ANBU_OUTAGE_S", "20"))
     dev = start(make_device, broker, recorder)
     b = events(recorder)[0].b
     broker.stop()
-    flips = 16
+    flips = 16 if outage <= 60 else 2 * int(outage // 20)
     for i in range(flips):
         on = i % 2 == 0
         dev.flip(on)
         dev.wait_duty(FULL if on else 0, 3)  # the lamp follows with the broker gone
-        time.sleep(20 / flips)
+        time.sleep(outage / flips)
     rounds = down_rounds(dev)
     assert rounds >= 4, f"only {rounds} reconnect rounds during the outage:\n{dev.log()}"
     # Exponential backoff with equal jitter: try k waits within [span/2, span] of
