@@ -21,6 +21,15 @@ def state(j):
             "unreported": j.unreported, "writes": j.writes, "torn": j.torn,
             "corrupt": j.corrupt, "last_b": j.last_b}
 
+def drain(j):
+    # Ack every pending event in order, as the link does; returns their sequence numbers.
+    seqs = []
+    while j.head():
+        b, s, p = j.head()
+        seqs.append(s)
+        j.ack(b, s, 0)
+    return seqs
+
 out = {}
 """
 
@@ -88,12 +97,7 @@ out["j"] = state(j)
 j.close()
 j = Journal("q.log", 200, compact_lines=16)
 out["again"] = state(j)
-heads = []
-while j.head():
-    b, s, p = j.head()
-    heads.append(s)
-    j.ack(b, s, 0)
-out["order"] = heads
+out["order"] = drain(j)
 """)
     # 60 lines were written (40 E, 20 A); at most compact_lines of them may be dead at once
     assert out["lines"] <= 20 + 16 + 1
@@ -114,12 +118,7 @@ data += b'0badc0de E 2 3 {"s":'  # and a torn tail
 open("q.log", "wb").write(data)
 j = Journal("q.log", 10)
 out["j"] = state(j)
-heads = []
-while j.head():
-    b, s, p = j.head()
-    heads.append(s)
-    j.ack(b, s, 0)
-out["order"] = heads
+out["order"] = drain(j)
 """)
     assert out["j"]["corrupt"] == 1 and out["j"]["torn"] == 1
     assert out["order"] == [0, 2]
@@ -188,12 +187,7 @@ j = Journal("q.log", 8)
 out["after"] = state(j)
 import os
 out["tmp_left"] = "q.log.tmp" in os.listdir()
-heads = []
-while j.head():
-    b, s, p = j.head()
-    heads.append(s)
-    j.ack(b, s, 0)
-out["order"] = heads
+out["order"] = drain(j)
 """)
     keep = ("depth", "head", "drops", "unreported", "last_b")
     assert {k: out["before"][k] for k in keep} == {
