@@ -124,6 +124,10 @@ class Replayer:
         self._apply(event)
         self.run_to(self.now, inclusive=True)  # replies made at this instant
 
+    def expect(self, household: str, wake_at: float | None) -> None:
+        """Take over a rule that was driven before: wake this household when it asked to be."""
+        self._set_wake(household, wake_at)
+
     def run_to(self, until: float, inclusive: bool = False) -> None:
         """Fire every timer and reply due before `until` (or at it, if inclusive), in order."""
         while True:
