@@ -357,6 +357,16 @@ class Engine(BulbInputs, PeopleInputs):
         if st.welfare is not None:
             self._raise_again(st, st.welfare, reason, now, out)
             return
+        if st.devices and all(dev.mode is not None and not dev.online
+                              for dev in st.devices.values()):
+            # Every bulb is off (a mains bulb has no power with its light off): nothing can
+            # pulse, so nobody can be asked. Say so, and alarm now instead of knocking in vain.
+            reason = reason._replace(detail=(reason.detail + "; " if reason.detail else "")
+                                     + "no bulb is powered to knock with")
+            case = self._open_case(st, d.WELFARE, d.CASE_ALARM, reason, now, out)
+            out.append(d.Alarm(st.id, now, case.id, reason))
+            self._notify(st, case, now, out)
+            return
         case = self._open_case(st, d.WELFARE, d.CASE_KNOCK, reason, now, out)
         case.knock_until = now + self._knock_s
         case.urgent = urgent

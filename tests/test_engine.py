@@ -279,3 +279,19 @@ def test_a_death_in_sleep_is_knocked_in_the_morning_and_says_why():
     assert re.match(r"no sign of life this morning; usually up by 0[67]:\d\d "
                     r"\(1\d mornings known\); last activity at 22:\d\d, \d+ h \d+ m ago$", en), en
     assert "오늘 아침 아직 활동이 없습니다" in describe(knock.reason, SEOUL)
+
+
+def test_a_mains_household_with_the_light_off_is_alarmed_not_knocked_in_vain():
+    dev = "bulb-m"
+    inputs = []
+    for day in range(14):
+        for hour in (7, 9.5, 12, 14.5, 17, 19.5, 22):
+            inputs.append(Event(H, at(day, hour), ev.ONLINE, dev, (ev.MAINS, 300)))
+            inputs.append(Event(H, at(day, hour) + 300, ev.OFFLINE, dev))
+    inputs.append(Event(H, at(14, 7), ev.ONLINE, dev, (ev.MAINS, 300)))
+    inputs.append(Event(H, at(14, 7) + 300, ev.OFFLINE, dev))  # light off at 07:05, then nothing
+    actions = drive(Engine(), inputs, until=at(15, 12))
+    assert of(actions, d.Knock) == []
+    alarm = of(actions, d.Alarm)[0]
+    assert "no bulb is powered to knock with" in alarm.reason.detail
+    assert alarm.time - (at(14, 7) + 300) <= 16 * 3600
