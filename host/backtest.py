@@ -22,6 +22,7 @@ from host.baselines import BASELINES, BaselineAlarm, make_baseline
 from host.baselines import describe as describe_baseline
 from host.decisions import Alarm, Rejected
 from host.eventlog import EventLog, LogBroken, LogProblem, read_log
+from host.events import EARLIEST
 from host.replay import QuietLog, Rule, replay
 
 ENGINE = "anbu"
@@ -224,6 +225,9 @@ def main(args: argparse.Namespace) -> int:
     return 1 if report.broken else 0
 
 
+_LATEST = 32_503_680_000.0  # 3000-01-01T00:00:00Z: later is a typo, not a plan
+
+
 def _iso_time(text: str) -> float:
     try:
         when = datetime.fromisoformat(text)
@@ -233,7 +237,13 @@ def _iso_time(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} has no UTC offset (write it like 2024-05-01T09:00+09:00)"
         )
-    return when.astimezone(UTC).timestamp()
+    try:
+        seconds = when.astimezone(UTC).timestamp()
+    except (OverflowError, ValueError, OSError):
+        seconds = -1.0
+    if not EARLIEST <= seconds <= _LATEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 2000 and 2999")
+    return seconds
 
 
 def _rule_list(text: str) -> list[str]:

@@ -34,8 +34,7 @@ from host.people import PeopleInputs
 from host.routine import bucket_of
 
 SEOUL = ZoneInfo("Asia/Seoul")
-# Nothing real happened before 2000: such a time is a device that never set its clock.
-EARLIEST = 946_684_800.0
+EARLIEST = ev.EARLIEST
 
 _RESIDENT = ev.RESIDENT_KINDS
 _ON_BIT, _OFF_BIT = 1, 2  # which light changes were applied at exactly light_t

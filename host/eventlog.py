@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 
-from host.events import ACTIVITY, OFF, ON, Event
+from host.events import ACTIVITY, EARLIEST, OFF, ON, Event
 
 COLUMNS = ("time", "household", "event")
 LOG_KINDS = (ON, OFF, ACTIVITY)  # what a recorded log may hold: the resident's own events
@@ -186,6 +186,14 @@ class LogReader:
         if when.utcoffset() is None:
             self._skip(line, NO_OFFSET, f"time {text!r} has no UTC offset (write it like "
                        "2024-05-01T09:30:00+09:00)")
+            return None
+        try:
+            seconds = when.timestamp()
+        except (OverflowError, ValueError, OSError) as exc:
+            self._skip(line, BAD_TIME, f"time {text!r} cannot be placed on the clock ({exc})")
+            return None
+        if seconds < EARLIEST:
+            self._skip(line, BAD_TIME, f"time {text!r} is before 2000: not a real recording")
             return None
         return when
 

@@ -42,6 +42,11 @@ MAINS = "mains"
 POWER_MODES = frozenset({SWITCHED, MAINS})
 
 
+# Nothing real happened before 2000: such a time is a device that never set its clock, or a
+# corrupt row. Every reader of inputs (engine, event logs) refuses it.
+EARLIEST = 946_684_800.0  # 2000-01-01T00:00:00Z
+
+
 class Event(NamedTuple):
     """One input to the engine. A NamedTuple because the hot path makes and reads millions.
 

@@ -270,6 +270,8 @@ def test_an_unreadable_file_fails_the_run_but_the_others_still_run(tmp_path):
     [
         (["backtest", "x.csv", "--until", "2024-05-01T09:00"], "has no UTC offset"),
         (["backtest", "x.csv", "--until", "soon"], "is not an ISO 8601 time"),
+        (["backtest", "x.csv", "--until", "0001-01-01T00:00+09:00"], "is not between 2000"),
+        (["backtest", "x.csv", "--until", "9999-12-31T23:59+00:00"], "is not between 2000"),
         (["backtest", "x.csv", "--rules", "anbu,fixed-48h"], "unknown rule fixed-48h"),
         (["backtest", "x.csv", "--lang", "fr"], "invalid choice: 'fr'"),
         (["backtest"], "the following arguments are required: LOG.csv"),
