@@ -9,6 +9,7 @@ host.backtest_report.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -127,7 +128,11 @@ def run(
     on_problem is called with each problem as it is found, so a shell can print it.
     """
     report = Report(list(rules), lang, until, results={r: {} for r in rules})
-    paths = list(dict.fromkeys(paths))  # the same file named twice is one log
+    # The same file named twice (or two ways, ok.csv and ./ok.csv) is one log.
+    unique: dict[str, str] = {}
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    paths = list(unique.values())
     stems = Counter(Path(p).stem for p in paths)
     for path in paths:
         try:

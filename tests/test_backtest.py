@@ -329,3 +329,15 @@ def test_datasets_one_rule_matches_the_same_rule_in_a_full_run():
     full = json.loads(anbu("backtest", *logs, "--json").stdout)
     alone = json.loads(anbu("backtest", *logs, "--json", "--rules", "daily-window").stdout)
     assert alone["rules"]["daily-window"] == full["rules"]["daily-window"]
+
+
+def test_the_same_log_named_two_ways_is_replayed_once(tmp_path):
+    write(tmp_path, "good.csv", SEOUL_ROWS)
+    once = json.loads(subprocess.run(
+        [*anbu_command(), "backtest", "good.csv", "--json"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, check=True).stdout)
+    twice = json.loads(subprocess.run(
+        [*anbu_command(), "backtest", "good.csv", "./good.csv", str(tmp_path / "good.csv"),
+         "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert twice["households"].keys() == once["households"].keys()
+    assert twice["rules"]["anbu"]["overall"] == once["rules"]["anbu"]["overall"]

@@ -449,12 +449,10 @@ def test_a_rejected_input_does_not_create_a_household():
     assert list(engine.households()) == []
 
 
-def test_a_config_without_prior_is_refused_or_works():
-    try:
-        cfg = EngineConfig(prior_days=0)
-    except ValueError:
-        return
-    drive(Engine(cfg), use(H, at(0, 9)), until=at(1, 12))
+def test_a_config_without_prior_is_refused():
+    # With no prior a household with no history has no rate at all: refused up front.
+    with pytest.raises(ValueError, match="prior_days must be positive"):
+        EngineConfig(prior_days=0)
 
 
 _KINDS = sorted(ev.ALL_KINDS) + ["bogus", ""]

@@ -87,7 +87,8 @@ class SqliteStore:
         try:
             yield self._conn
         except BaseException as e:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may have rolled back itself (I/O, disk full)
+                self._conn.execute("ROLLBACK")
             if isinstance(e, sqlite3.Error):
                 raise StoreError(f"database {self.path}: {e}") from e
             raise
