@@ -1,7 +1,7 @@
 """The protocol contract: docs/protocol.md and host/protocol.py must say the same thing.
 
 The doc's examples and tables are parsed here, so a change to one side without the other fails.
-The MQTT tests publish through the real Mosquitto on 127.0.0.1:1883.
+The MQTT tests publish through a real Mosquitto, started by the `broker` fixture.
 """
 
 from __future__ import annotations
@@ -462,15 +462,7 @@ def test_mutated_examples_only_raise_protocol_error(
 
 # --- through the real broker ---------------------------------------------------------------
 
-BROKER = ("127.0.0.1", 1883)
 TIMEOUT = 10.0
-
-
-def _broker_or_skip() -> None:
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as e:
-        pytest.skip(f"no MQTT broker on {BROKER[0]}:{BROKER[1]} ({e})")
 
 
 def _client(client_id: str) -> mqtt.Client:
@@ -479,11 +471,11 @@ def _client(client_id: str) -> mqtt.Client:
     )
 
 
-def _connect(client: mqtt.Client) -> None:
+def _connect(client: mqtt.Client, port: int) -> None:
     """Connect, start the network thread, and wait for the broker's CONNACK."""
     acked: queue.Queue[object] = queue.Queue()
     client.on_connect = lambda c, u, flags, code, props: acked.put(code)
-    client.connect(*BROKER, keepalive=30)
+    client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()
     assert not acked.get(timeout=TIMEOUT).is_failure
 
@@ -491,7 +483,8 @@ def _connect(client: mqtt.Client) -> None:
 class _Host:
     """A subscriber with the host's filters that keeps what arrives for one test device."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, port: int) -> None:
+        self.port = port
         self.prefix = f"anbu/v1/dev/{device}/"
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.subscribed: queue.Queue[int] = queue.Queue()
@@ -504,7 +497,7 @@ class _Host:
             self.inbox.put(msg)
 
     def __enter__(self) -> _Host:
-        _connect(self.client)
+        _connect(self.client, self.port)
         _, mid = self.client.subscribe(p.HOST_SUBSCRIPTIONS)
         assert self.subscribed.get(timeout=TIMEOUT) == mid
         return self
@@ -517,13 +510,12 @@ class _Host:
         return self.inbox.get(timeout=TIMEOUT)
 
 
-def test_event_through_mosquitto_arrives_and_decodes() -> None:
-    _broker_or_skip()
+def test_event_through_mosquitto_arrives_and_decodes(broker) -> None:
     device = f"test-{uuid.uuid4().hex[:12]}"
     sent = EventMsg(v=1, d=device, b=17, s=42, k="on", t=time.time(), sy=1, up=5321000)
-    with _Host(device) as host:
+    with _Host(device, broker.port) as host:
         bulb = _client(device)
-        _connect(bulb)
+        _connect(bulb, broker.port)
         try:
             info = bulb.publish(topic_for(device, EVT), encode(sent), qos=p.QOS[EVT])
             info.wait_for_publish(timeout=TIMEOUT)
@@ -536,17 +528,16 @@ def test_event_through_mosquitto_arrives_and_decodes() -> None:
     assert decode(got.topic, got.payload, now=time.time()) == sent
 
 
-def test_last_will_arrives_as_a_decodable_offline_status() -> None:
-    _broker_or_skip()
+def test_last_will_arrives_as_a_decodable_offline_status(broker) -> None:
     device = f"test-{uuid.uuid4().hex[:12]}"
     topic = topic_for(device, STATUS)
     online = StatusMsg(v=1, d=device, b=3, st="online", pm="mains", hb=300)
     will = StatusMsg(v=1, d=device, b=3, st="offline")
-    with _Host(device) as host:
+    with _Host(device, broker.port) as host:
         try:
             bulb = _client(device)
             bulb.will_set(topic, encode(will), qos=1, retain=p.RETAIN[STATUS])
-            _connect(bulb)
+            _connect(bulb, broker.port)
             bulb.publish(topic, encode(online), qos=1, retain=True).wait_for_publish(TIMEOUT)
             bulb.loop_stop()
             assert decode(topic, host.receive().payload) == online

@@ -42,14 +42,6 @@ def mpy_path(umqtt_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
 
 
 @pytest.fixture
-def broker(tmp_path: Path):
-    b = rig.Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def recorder(broker: rig.Broker):
     r = rig.Recorder(broker.port)
     yield r
