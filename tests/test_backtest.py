@@ -341,3 +341,14 @@ def test_the_same_log_named_two_ways_is_replayed_once(tmp_path):
          "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout)
     assert twice["households"].keys() == once["households"].keys()
     assert twice["rules"]["anbu"]["overall"] == once["rules"]["anbu"]["overall"]
+
+
+def test_the_table_in_docs_backtest_is_what_the_command_prints_now():
+    """docs/backtest.md quotes the side-by-side table; an engine change must update it."""
+    logs = [str(p) for p in dataset_logs()]
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "backtest.md").read_text()
+    quoted = doc[doc.index("Side by side:"):]
+    quoted = quoted[:quoted.index("```")]
+    printed = anbu("backtest", *logs).stdout
+    assert parse_table(quoted) == parse_table(printed), (
+        "docs/backtest.md's table is out of date: rerun `anbu backtest ../shared/datasets/*.csv`")
