@@ -37,12 +37,21 @@ def _round_down(x: float) -> int:
     return n // 10**digits * 10**digits
 
 
+def _when(reason: Reason, tz: tzinfo) -> str:
+    """The last sign of life as local HH:MM, with the date when it was not the same day."""
+    if not (math.isfinite(reason.since) and math.isfinite(reason.gap)):
+        return "?"
+    start = datetime.fromtimestamp(reason.since, tz)
+    if start.date() == datetime.fromtimestamp(reason.since + reason.gap, tz).date():
+        return start.strftime("%H:%M")
+    return start.strftime("%m-%d %H:%M")
+
+
 def describe(reason: Reason, tz: tzinfo, lang: str = "ko") -> str:
     """One or two sentences that say why, with local times."""
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; use one of {LANGS}")
-    since = datetime.fromtimestamp(reason.since, tz).strftime("%H:%M") \
-        if math.isfinite(reason.since) else "?"
+    since = _when(reason, tz)
     gap = duration(reason.gap, lang)
     code = reason.code
     ko = lang == "ko"

@@ -277,7 +277,8 @@ def test_a_death_in_sleep_is_knocked_in_the_morning_and_says_why():
     assert 7.5 <= local_hour(knock.time) <= 9, "soon after the usual wake-up, not the afternoon"
     en = describe(knock.reason, SEOUL, "en")
     assert re.match(r"no sign of life this morning; usually up by 0[67]:\d\d "
-                    r"\(1\d mornings known\); last activity at 22:\d\d, \d+ h \d+ m ago$", en), en
+                    r"\(1\d mornings known\); last activity at \d\d-\d\d 22:\d\d, \d+ h \d+ m ago$",
+                    en), en
     assert "오늘 아침 아직 활동이 없습니다" in describe(knock.reason, SEOUL)
 
 
