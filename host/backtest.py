@@ -24,12 +24,12 @@ from host.baselines import describe as describe_baseline
 from host.decisions import Alarm, Rejected
 from host.eventlog import EventLog, LogBroken, LogProblem, read_log
 from host.events import EARLIEST
+from host.explain import LANGS
 from host.replay import QuietLog, Rule, replay
 
 ENGINE = "anbu"
 RULES = (ENGINE, *BASELINES)
 DAYS_PER_MONTH = 30.44
-LANGS = ("en", "ko")
 
 
 @dataclass
@@ -212,7 +212,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one JSON object instead of the text report")
     parser.add_argument("--rules", type=_rule_list, default=list(RULES),
                         help=f"comma-separated rules to run (default: {','.join(RULES)})")
-    parser.add_argument("--lang", choices=LANGS, default="en",
+    parser.add_argument("--lang", choices=sorted(LANGS), default="en",
                         help="language of the alarm reasons (default: en)")
 
 

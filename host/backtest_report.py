@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
+from host.explain import local_time
+
 if TYPE_CHECKING:
     from host.backtest import Report, RuleRun
 
@@ -20,10 +22,6 @@ def _rate(alarms: int, months: float) -> float | None:
 
 def _iso(t: float, tz: tzinfo) -> str:
     return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
-
-
-def _clock(t: float, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _offset(tz: tzinfo) -> str:
@@ -145,8 +143,8 @@ def _first_tz(report: Report, log) -> tzinfo:
 def _household_text(report: Report, key: str) -> list[str]:
     hh = report.households[key]
     out = [
-        f"  {key} ({_offset(hh.tz)}): {hh.events} events, {_clock(hh.first, hh.tz)} to "
-        f"{_clock(hh.last, hh.tz)}, {hh.days:.1f} days = {hh.months:.2f} household-months"
+        f"  {key} ({_offset(hh.tz)}): {hh.events} events, {local_time(hh.first, hh.tz)} to "
+        f"{local_time(hh.last, hh.tz)}, {hh.days:.1f} days = {hh.months:.2f} household-months"
     ]
     for rule in report.rules:
         run = report.results[rule][key]
@@ -158,7 +156,7 @@ def _household_text(report: Report, key: str) -> list[str]:
         out.append(line)
         for alarm in run.alarms:
             mark = "*" if alarm.after_last_event else " "
-            out.append(f"     {mark}{_clock(alarm.time, hh.tz)}  {alarm.reason}")
+            out.append(f"     {mark}{local_time(alarm.time, hh.tz)}  {alarm.reason}")
         for why in run.rejected:
             out.append(f"      engine refused an input: {why}")
     return out

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from host.decisions import Decision
 from host.events import RESIDENT_KINDS, Event
+from host.explain import duration, local_time
 
 FIXED_24H = "fixed-24h"
 FIXED_36H = "fixed-36h"
@@ -138,31 +139,19 @@ def make_baseline(name: str, tz_of: Callable[[str], tzinfo]) -> FixedSilence | D
     raise ValueError(f"unknown baseline rule {name!r}; known: {', '.join(BASELINES)}")
 
 
-def _clock(t: float, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _span(seconds: float, lang: str) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    if lang == "ko":
-        return f"{hours}시간 {minutes}분" if minutes else f"{hours}시간"
-    return f"{hours} h {minutes} m" if minutes else f"{hours} h"
-
-
 def describe(alarm: BaselineAlarm, tz: tzinfo, lang: str = "en") -> str:
     """Words for a caseworker, in the household's local time."""
     if alarm.window_start is not None:
-        start = _clock(alarm.window_start, tz)
-        end = _clock(alarm.time - 60, tz)
-        last = _clock(alarm.since, tz)
+        start = local_time(alarm.window_start, tz)
+        end = local_time(alarm.time - 60, tz)
+        last = local_time(alarm.since, tz)
         if lang == "ko":
             return (f"{start}부터 {end}까지 스위치·활동 없음 "
-                    f"(마지막 {last}; 매일 {_clock(alarm.time, tz)[11:]} 점검)")
+                    f"(마지막 {last}; 매일 {local_time(alarm.time, tz)[11:]} 점검)")
         return (f"no switch or activity from {start} to {end} (last {last}; "
-                f"checked daily at {_clock(alarm.time, tz)[11:]})")
-    gap = _span(alarm.time - alarm.since, lang)
-    since = _clock(alarm.since, tz)
+                f"checked daily at {local_time(alarm.time, tz)[11:]})")
+    gap = duration(alarm.time - alarm.since, lang)
+    since = local_time(alarm.since, tz)
     if lang == "ko":
         return f"{since} 이후 {gap} 동안 스위치·활동 없음 ({alarm.rule})"
     return f"no switch or activity for {gap} since {since} ({alarm.rule})"

@@ -16,12 +16,17 @@ LANGS = ("ko", "en")
 
 
 def duration(seconds: float, lang: str = "ko") -> str:
-    """7 h 10 m / 7시간 10분."""
+    """7 h 10 m / 7시간 10분; a whole number of hours without the minutes."""
     minutes = max(int(seconds // 60), 0)
     h, m = divmod(minutes, 60)
     if lang == "ko":
-        return f"{h}시간 {m}분" if h else f"{m}분"
-    return f"{h} h {m} m" if h else f"{m} m"
+        return (f"{h}시간 {m}분" if m else f"{h}시간") if h else f"{m}분"
+    return (f"{h} h {m} m" if m else f"{h} h") if h else f"{m} m"
+
+
+def local_time(t: float, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC instant as the household's wall clock reads it."""
+    return datetime.fromtimestamp(t, tz).strftime(fmt)
 
 
 def _rarity(one_in: float) -> str:
