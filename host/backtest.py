@@ -22,7 +22,7 @@ from host import backtest_report
 from host.baselines import BASELINES, BaselineAlarm, make_baseline
 from host.baselines import describe as describe_baseline
 from host.decisions import Alarm, Rejected
-from host.eventlog import EventLog, LogBroken, LogProblem, read_log
+from host.eventlog import EventLog, LogBroken, LogProblem, read_log, reason_counts
 from host.events import EARLIEST
 from host.explain import LANGS
 from host.replay import QuietLog, Rule, replay
@@ -74,20 +74,19 @@ class RuleRun:
 @dataclass
 class LogRun:
     path: str
-    until: float | None  # None: the log had no events to replay
+    until: float | None  # where the clock stopped; None if the log had no events and no --until
     problems: list[LogProblem]
     households: list[str]  # keys
     mixed_offsets: dict[str, list]
 
     def counts(self) -> Counter:
-        return Counter(p.reason for p in self.problems)
+        return reason_counts(self.problems)
 
 
 @dataclass
 class Report:
     rules: list[str]
     lang: str
-    until: float | None
     logs: list[LogRun] = field(default_factory=list)
     households: dict[str, HouseholdRun] = field(default_factory=dict)
     results: dict[str, dict[str, RuleRun]] = field(default_factory=dict)
@@ -127,7 +126,7 @@ def run(
 
     on_problem is called with each problem as it is found, so a shell can print it.
     """
-    report = Report(list(rules), lang, until, results={r: {} for r in rules})
+    report = Report(list(rules), lang, results={r: {} for r in rules})
     # The same file named twice (or two ways, ok.csv and ./ok.csv) is one log.
     unique: dict[str, str] = {}
     for path in paths:

@@ -106,9 +106,6 @@ class LogReader:
         """Households whose rows carry more than one offset (a DST change, or merged logs)."""
         return {h: sorted(s.offsets) for h, s in self._households.items() if len(s.offsets) > 1}
 
-    def counts(self) -> Counter:
-        return Counter(p.reason for p in self.problems)
-
     # -- reading
 
     def __iter__(self) -> Iterator[Event]:
@@ -269,10 +266,15 @@ class EventLog:
     mixed_offsets: dict[str, list[timedelta]]
 
     def counts(self) -> Counter:
-        return Counter(p.reason for p in self.problems)
+        return reason_counts(self.problems)
 
     def households(self) -> list[str]:
         return sorted(self.offsets)
+
+
+def reason_counts(problems: list[LogProblem]) -> Counter:
+    """How many problems of each reason: the summary every report of bad rows shows."""
+    return Counter(p.reason for p in problems)
 
 
 def read_log(path: str | os.PathLike, now: float) -> EventLog:
