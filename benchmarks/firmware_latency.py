@@ -57,6 +57,16 @@ def lamp_moved(dev: rig.Device, since: float, on: bool, timeout: float = 2.0) ->
     raise RuntimeError(f"the lamp did not follow within {timeout} s:\n{dev.log()[-2000:]}")
 
 
+def flip_and_time(dev: rig.Device, flips: int) -> list[float]:
+    """Flip the switch `flips` times, 0.3 s apart (each fade done), timing the lamp each time."""
+    times = []
+    for i in range(flips):
+        on = i % 2 == 0
+        times.append(lamp_moved(dev, dev.flip(on), on))
+        time.sleep(0.3)
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="30 toggles instead of 300")
@@ -103,12 +113,7 @@ def main() -> None:
             dev.wifi(False)
             broker.stop()
             time.sleep(0.5)
-            down = []
-            for i in range(max(10, n // 3)):
-                on = i % 2 == 0
-                t0 = dev.flip(on)
-                down.append(lamp_moved(dev, t0, on))
-                time.sleep(0.3)
+            down = flip_and_time(dev, max(10, n // 3))
             dev.alive()
             gap_up_down = dev.wdt_worst
             # A broker that answers CONNECT, then hangs mid-publish, and an NTP server that
@@ -121,12 +126,7 @@ def main() -> None:
                 dev.write_config(cfg)
                 dev.start()
                 rig.wait_until(lambda: stall.packets.count(0x30) >= 1, 10, "a stalled publish")
-                stalled = []
-                for i in range(max(10, n // 3)):
-                    on = i % 2 == 0
-                    t0 = dev.flip(on)
-                    stalled.append(lamp_moved(dev, t0, on))
-                    time.sleep(0.3)
+                stalled = flip_and_time(dev, max(10, n // 3))
                 dev.alive()
                 stall_rounds = dev.log().count("link: down")
             finally:
