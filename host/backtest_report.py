@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
-from host.explain import local_time
+from host.localtime import local_time
 
 if TYPE_CHECKING:
     from host.backtest import Report, RuleRun

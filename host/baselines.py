@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from host.decisions import Decision
 from host.events import RESIDENT_KINDS, Event
-from host.explain import duration, local_time
+from host.explain import duration
+from host.localtime import local_time
 
 FIXED_24H = "fixed-24h"
 FIXED_36H = "fixed-36h"

@@ -24,10 +24,6 @@ def duration(seconds: float, lang: str = "ko") -> str:
     return (f"{h} h {m} m" if m else f"{h} h") if h else f"{m} m"
 
 
-def local_time(t: float, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC instant as the household's wall clock reads it."""
-    return datetime.fromtimestamp(t, tz).strftime(fmt)
-
 
 def _rarity(one_in: float) -> str:
     return "∞" if math.isinf(one_in) else f"{_round_down(one_in):,}"

@@ -62,7 +62,12 @@ class LocalClock:
         return guess - (self.offset(guess) - self.offset(t))
 
     def format(self, t: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return datetime.fromtimestamp(t, self.tz).strftime(fmt)
+        return local_time(t, self.tz, fmt)
+
+
+def local_time(t: float, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC instant as the household's wall clock reads it."""
+    return datetime.fromtimestamp(t, tz).strftime(fmt)
 
 
 def _fixed_offset(tz: tzinfo) -> int | None:
