@@ -514,8 +514,10 @@ class Engine(BulbInputs, PeopleInputs):
             devices = st.devices
             if devices is None:
                 devices = st.devices = {}
-            light = devices.get(device) or devices.setdefault(
-                device, DeviceState(None, self.config.heartbeat_s))
+            bulb = devices.get(device)
+            if bulb is None:  # heard of through its switch before it came online
+                bulb = devices[device] = DeviceState(None, self.config.heartbeat_s)
+            light = bulb
         bit = _ON_BIT if on else _OFF_BIT
         if t > light.light_t:
             seen = 0
