@@ -205,7 +205,7 @@ class Engine(BulbInputs, PeopleInputs):
             return at, step
         if st.retired or (st.last == -NEVER and st.alive_at == -NEVER):
             return at, step
-        since = st.last if st.last > st.alive_at else st.alive_at
+        since = st.last if st.last > st.alive_at else st.alive_at  # st.since, inline: hot path
         if st.blind:
             due = since + self._ceiling
             if due < at:
@@ -455,7 +455,7 @@ class Engine(BulbInputs, PeopleInputs):
         fresh = t > last
         case = st.welfare
         if fresh:
-            prev = last if last > st.alive_at else st.alive_at
+            prev = last if last > st.alive_at else st.alive_at  # st.since, one call less
             moved = t > prev
             clock = st.clock
             local = t + (clock.fixed if clock.fixed is not None else clock.offset(t))
