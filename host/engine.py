@@ -60,6 +60,7 @@ class Engine(BulbInputs, PeopleInputs):
         self._ceiling = cfg.ceiling_h * 3600
         self._future = cfg.future_tolerance_s
         self._sos_n = cfg.sos_toggles
+        self._sos_widest = max(cfg.sos_window_s, cfg.sos_window_mains_s)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -465,15 +466,15 @@ class Engine(BulbInputs, PeopleInputs):
             if last > -NEVER and st.gap_clean:
                 gap = t - last
                 if self._learn_s <= gap <= self._ceiling:
-                    last_bucket = bucket_of(clock.hour(last), clock.weekend(last))
                     if case is not None and case.state != d.CASE_KNOCK:
-                        case.held_gap = (last_bucket, gap)  # learned if it was nothing
+                        case.held_gap = (st.last_bucket, gap)  # learned if it was nothing
                     else:
-                        st.routine.learn_gap(last_bucket, gap)
+                        st.routine.learn_gap(st.last_bucket, gap)
             tod = local % 86400
             if day != st.morning_day and tod >= self.config.morning_start_h * 3600:
                 self._first_morning(st, prev, day, weekend, tod)
             st.last = t
+            st.last_bucket = bucket
             st.gap_clean = True
             if day != st.day:
                 st.day = day
@@ -544,7 +545,8 @@ class Engine(BulbInputs, PeopleInputs):
         toggles.append(t)
         if len(toggles) > self._sos_n:
             del toggles[0]
-        if len(toggles) == self._sos_n and t - toggles[0] <= self._sos_window(st):
+        if (len(toggles) == self._sos_n and t - toggles[0] <= self._sos_widest
+                and t - toggles[0] <= self._sos_window(st)):
             toggles.clear()
             return True
         return False

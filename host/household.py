@@ -37,9 +37,9 @@ class HouseholdState:
     """Everything the engine knows about one household (about 3 KB with its routine)."""
 
     __slots__ = (
-        "id", "clock", "routine", "last", "alive_at", "day", "morning_day", "gap_clean",
-        "light_on", "light_t", "light_seen", "stuck_from", "stuck_reset", "toggles", "status",
-        "watch_at", "knock_at", "knock_code", "knock_urgent", "watching", "due_raw",
+        "id", "clock", "routine", "last", "last_bucket", "alive_at", "day", "morning_day",
+        "gap_clean", "light_on", "light_t", "light_seen", "stuck_from", "stuck_reset", "toggles",
+        "status", "watch_at", "knock_at", "knock_code", "knock_urgent", "watching", "due_raw",
         "due_urgent", "away_until", "away_changed_at", "devices", "device_due", "blind",
         "welfare", "device_case", "cases_opened", "retired", "wake_at",
     )  # fmt: skip
@@ -49,6 +49,7 @@ class HouseholdState:
         self.clock = clock
         self.routine = Routine()
         self.last = -NEVER  # last resident activity (UTC seconds)
+        self.last_bucket = 0  # routine.bucket_of the local hour of `last`
         self.alive_at = -NEVER  # last time someone vouched for the resident, or first heard of
         self.day = -1  # local day number of the last activity
         self.morning_day = -1  # local day whose first morning sign of life was learned

@@ -58,7 +58,8 @@ class Routine:
         self.longest_on = 0.0
         # The engine's clamped (knock, urgent) gap per bucket; NaN until worked out. Gaps
         # learned during a day count from the next local day on (daily for the first four
-        # weeks, then weekly): thresholds stay cheap to look up on every event.
+        # weeks, then weekly, then every two weeks from the ninth week): thresholds stay cheap
+        # to look up on every event.
         self.cache = array("f", _NAN_CACHE)
 
     # -- learning ---------------------------------------------------------------------------
@@ -84,8 +85,10 @@ class Routine:
         if self.days[dt] >= HALVE_AT_DAYS:
             self._halve(dt)
         total = self.days[0] + self.days[1]
-        if total > 28 and total % 7:
-            return  # past four weeks one more day barely moves a rate: refresh weekly
+        if total > 28 and total % (7 if total < 56 else 14):
+            # Past four weeks one more day barely moves a rate: refresh weekly, and past
+            # eight weeks every two weeks (a quarter more history at most, as at four weeks).
+            return
         self.cache = array("f", _NAN_CACHE)
 
     def refresh(self) -> None:
