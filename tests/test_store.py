@@ -6,9 +6,11 @@ format, WAL, the migration runner on a raw connection) are at the end.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -28,7 +30,20 @@ from host.events import (
     SWITCHED,
     Event,
 )
-from host.store import CaseRecord, Household, Store, StoredEvent, StoreError
+from host.store import (
+    DEAD,
+    PENDING,
+    SENT,
+    TICK,
+    CaseRecord,
+    Command,
+    EngineInput,
+    Household,
+    Notification,
+    Store,
+    StoredEvent,
+    StoreError,
+)
 from host.store.migrate import MIGRATIONS, MigrationError, migrate, migrations
 from host.store.sqlite import SqliteStore
 
@@ -359,6 +374,243 @@ def test_rejected_inputs_are_not_stored(home):
     assert home.cases() == []
 
 
+# Notifications: the notifier's outbox and dead letters
+
+
+def notice(key: str, channel: str = "webhook", case_id: str | None = "case-1",
+           household: str = "h1", t: float = T0) -> Notification:
+    payload = {"subject": "[안부] 긴급: 김말순 님", "urgent": True, "reason": REASON._asdict()}
+    return Notification(key, channel, household, case_id, "alarm", t, payload)
+
+
+def test_notifications_are_an_outbox_keyed_for_idempotency(home):
+    batch = [notice("n1:webhook"), notice("n1:email", "email"), notice("n2:webhook", t=T0 + 1)]
+    assert home.add_notifications(batch) == 3
+    assert home.add_notifications(batch[:2]) == 0  # the same notice again: not a new one
+    assert [n.key for n in home.notifications(PENDING)] == ["n1:webhook", "n1:email", "n2:webhook"]
+    assert home.notifications(PENDING)[0] == batch[0]  # Korean text and nested JSON intact
+    sent = home.update_notification("n1:webhook", SENT, attempts=3, error="", at=T0 + 9)
+    assert (sent.state, sent.attempts, sent.updated_at) == (SENT, 3, T0 + 9)
+    home.update_notification("n1:email", DEAD, 8, "SMTP 550 mailbox unavailable", T0 + 60)
+    [dead] = home.notifications(DEAD)
+    assert (dead.key, dead.last_error, dead.payload) == ("n1:email", "SMTP 550 mailbox "
+                                                         "unavailable", batch[1].payload)
+    assert [n.key for n in home.notifications(channel="webhook")] == ["n1:webhook", "n2:webhook"]
+    assert [n.key for n in home.notifications(case_id="case-1", state=PENDING)] == ["n2:webhook"]
+    assert home.notifications(case_id="case-404") == []
+
+
+def test_a_bad_notification_names_itself_and_stores_nothing(home):
+    good = notice("ok")
+    bad = [
+        (notice("n9", household="h9"), "notification 1 \\('n9'\\): unknown household 'h9'"),
+        (notice("n9")._replace(state="lost"), "unknown state 'lost'"),
+        (notice("n9")._replace(attempts=-1), "attempts must be an integer >= 0"),
+        (notice("n9", t=float("inf")), "created_at must be finite UTC seconds"),
+        (notice("n9")._replace(payload={"x": object()}), "payload is not JSON-able"),
+        (notice("")._replace(key=""), "key must be a non-empty string"),
+        ("n9", "notification 1: expected Notification"),
+    ]
+    for item, message in bad:
+        with pytest.raises(StoreError, match=message):
+            home.add_notifications([good, item])
+    assert home.notifications() == []
+    with pytest.raises(StoreError, match="unknown notification 'nope'"):
+        home.update_notification("nope", SENT, 1)
+    home.add_notifications([good])
+    with pytest.raises(StoreError, match="notification 'ok': unknown state 'gone'"):
+        home.update_notification("ok", "gone", 1)
+    with pytest.raises(StoreError, match="unknown notification state 'gone'"):
+        home.notifications("gone")
+    assert home.notifications() == [good]
+
+
+def test_dead_letters_survive_a_reopen(persistent):
+    with persistent.open() as first:
+        first.add_household("h1", "Kim", created_at=T0)
+        first.add_notifications([notice("n1"), notice("n2")])
+        first.update_notification("n1", DEAD, 8, "HTTP 503", T0 + 600)
+    with persistent.open() as again:
+        assert [(n.key, n.state) for n in again.notifications()] == [("n1", DEAD), ("n2", PENDING)]
+
+
+def test_the_store_may_be_called_from_several_threads(home):
+    """The notifier's workers record deliveries while the ingest thread stores events."""
+    home.add_notifications([notice(f"n{i}") for i in range(200)])
+    errors: list[BaseException] = []
+
+    def deliver(keys: range) -> None:
+        try:
+            for i in keys:
+                home.update_notification(f"n{i}", SENT, 1)
+        except BaseException as e:  # pragma: no cover - reported by the assert below
+            errors.append(e)
+
+    workers = [threading.Thread(target=deliver, args=(range(k, 200, 4),)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for boot in range(20):
+        home.add_events(bulb_events(20, boot=boot))
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert len(home.notifications(SENT)) == 200
+    assert len(list(home.events("h1"))) == 400
+
+
+# Device credentials (issue 5): only Mosquitto's hash of each bulb's password
+
+# "$7$iterations$salt$hash" as mosquitto_passwd writes it (salt 12 bytes, hash 64, base64)
+HASH_A = "$7$101$" + "QUFBQUFBQUFBQUFB" + "$" + "a" * 86 + "=="
+HASH_B = "$7$101$" + "QkJCQkJCQkJCQkJC" + "$" + "b" * 86 + "=="
+
+
+def test_provisioning_registers_a_new_bulb_with_its_hash_in_one_step(store):
+    store.add_household("h1", "Kim", created_at=T0)
+    cred = store.provision_device("bulb-0007", "h1", MAINS, HASH_A, created_at=T0)
+    assert cred == ("bulb-0007", HASH_A, T0)
+    assert store.device("bulb-0007") == ("bulb-0007", "h1", MAINS, T0)
+    assert store.device_credential("bulb-0007") == cred
+    assert store.device_credentials() == [cred]
+
+
+def test_provisioning_twice_needs_replace_and_stays_in_its_household(home):
+    home.provision_device("bulb-0001", "h1", SWITCHED, HASH_A, created_at=T0)  # known bulb
+    with pytest.raises(StoreError, match="'bulb-0001' is already provisioned .since 2025-11-24"):
+        home.provision_device("bulb-0001", "h1", SWITCHED, HASH_B)
+    with pytest.raises(StoreError, match="'bulb-0001' belongs to household 'h1', not 'h2'"):
+        home.provision_device("bulb-0001", "h2", SWITCHED, HASH_B, replace=True)
+    with pytest.raises(StoreError, match="registered as 'switched', not 'mains'"):
+        home.provision_device("bulb-0001", "h1", MAINS, HASH_B, replace=True)
+    assert home.device_credential("bulb-0001").password_hash == HASH_A
+    home.provision_device("bulb-0001", "h1", SWITCHED, HASH_B, created_at=T0 + 9, replace=True)
+    assert home.device_credential("bulb-0001") == ("bulb-0001", HASH_B, T0 + 9)
+
+
+@pytest.mark.parametrize("device,household,mode,password_hash,message", [
+    ("bulb-0009", "h1", SWITCHED, "a-plain-password", "not Mosquitto's \\$7\\$ format"),
+    ("bulb-0009", "h1", SWITCHED, HASH_A + "\nintruder:" + HASH_B, "not Mosquitto's"),
+    ("bulb-0009", "h9", SWITCHED, HASH_A, "device 'bulb-0009': unknown household 'h9'"),
+    ("Bulb_9", "h1", SWITCHED, HASH_A, "'Bulb_9' is not"),
+    ("bulb-0009", "h1", "solar", HASH_A, "unknown power mode 'solar'"),
+])
+def test_bad_provisioning_names_what_and_stores_nothing(home, device, household, mode,
+                                                        password_hash, message):
+    with pytest.raises(StoreError, match=message):
+        home.provision_device(device, household, mode, password_hash)
+    assert home.device_credentials() == []
+    assert [x.id for x in home.devices()] == ["bulb-0001", "bulb-0002"]
+
+
+def test_revoking_shuts_a_bulb_out_and_keeps_its_history(home):
+    home.provision_device("bulb-0001", "h1", SWITCHED, HASH_A)
+    home.add_events(bulb_events(3))
+    home.revoke_device_credential("bulb-0001")
+    assert home.device_credentials() == []
+    with pytest.raises(StoreError, match="'bulb-0001' has no credentials"):
+        home.device_credential("bulb-0001")
+    with pytest.raises(StoreError, match="'bulb-0001' has no credentials"):
+        home.revoke_device_credential("bulb-0001")
+    assert len(list(home.events("h1"))) == 3 and home.device("bulb-0001")
+    home.provision_device("bulb-0001", "h1", SWITCHED, HASH_B)  # a new bulb in the old place
+
+
+def test_credentials_survive_a_reopen(persistent):
+    with persistent.open() as first:
+        first.add_household("h1", "Kim", created_at=T0)
+        cred = first.provision_device("bulb-0001", "h1", SWITCHED, HASH_A, created_at=T0)
+    with persistent.open() as again:
+        assert again.device_credentials() == [cred]
+
+
+# The live host (anbu serve): batches, the engine's journal and saved state, commands
+
+
+def test_a_batch_commits_together_and_a_failed_call_inside_undoes_only_itself(home):
+    with home.batch():
+        assert home.add_new_events(bulb_events(2)) == [True, True]
+        with pytest.raises(StoreError, match="unknown device 'bulb-0404'"):
+            home.add_new_events([StoredEvent("h1", T0, ON, "bulb-0404", 1, 0)])
+        home.set_mark("effects_through", 7)
+    assert len(list(home.events("h1"))) == 2 and home.mark("effects_through") == 7
+    with pytest.raises(RuntimeError), home.batch():
+        home.add_new_events(bulb_events(4))
+        raise RuntimeError("the process dies mid-batch")
+    assert len(list(home.events("h1"))) == 2  # all of that batch or none of it
+
+
+def test_add_new_events_says_which_ones_were_new(home):
+    assert home.add_new_events(bulb_events(2)) == [True, True]
+    again = bulb_events(3)
+    assert home.add_new_events([again[2], again[0], again[2]]) == [True, False, False]
+    status = StoredEvent("h1", T0, ONLINE, "bulb-0001", 3, None, detail=(SWITCHED, 300.0, 3))
+    assert home.add_new_events([status, status]) == [True, False]
+
+
+def test_the_engine_journal_keeps_order_clock_and_detail(home):
+    inputs = [
+        EngineInput(T0 + 1, Event("h1", T0, ONLINE, "bulb-0001", (SWITCHED, 300.0, 3))),
+        EngineInput(T0 + 5, Event("h1", T0 + 5, TICK)),
+        EngineInput(T0 + 6, Event("h2", T0 - 60, ON, "bulb-0002", "k-1")),
+    ]
+    last = home.add_engine_inputs(inputs)
+    back = list(home.engine_inputs())
+    assert [(i.now, i.event) for i in back] == [(i.now, i.event) for i in inputs]
+    assert [i.id for i in back] == [last - 2, last - 1, last]
+    assert [i.event.kind for i in home.engine_inputs(last - 1)] == [ON]
+    with pytest.raises(StoreError, match="engine input 0 .*: now and time must be finite"):
+        home.add_engine_inputs([EngineInput(math.nan, Event("h1", T0, ON))])
+
+
+def test_saving_engine_state_drops_the_journal_and_ids_never_repeat(home):
+    last = home.add_engine_inputs([EngineInput(T0, Event("h1", T0, TICK))] * 3)
+    home.save_engine_state({"h1": b"\x00one", "h2": b"two"}, "f1", last, T0)
+    assert list(home.engine_inputs()) == [] and home.mark("state_through") == last
+    home.save_engine_state({"h1": b"\x00three"}, "f2", last, T0 + 1)
+    assert sorted(home.engine_state()) == [("h1", "f2", b"\x00three"), ("h2", "f1", b"two")]
+    assert home.add_engine_inputs([EngineInput(T0, Event("h1", T0, TICK))]) == last + 1
+
+
+def test_marks_are_named_finite_numbers(home):
+    assert home.mark("effects_through") is None
+    home.set_mark("effects_through", 3)
+    home.set_mark("effects_through", 4.5)
+    assert home.mark("effects_through") == 4.5
+    with pytest.raises(StoreError, match="mark 'x': value must be a finite number"):
+        home.set_mark("x", math.inf)
+
+
+def test_commands_are_kept_with_their_ack_or_failure(home):
+    knock = Command("bulb-0001", "k-1", "knock", "h1#1", T0, T0 + 60)
+    stop = Command("bulb-0001", "s-1", "knock_stop", "h1#1", T0 + 61)
+    other = Command("bulb-0002", "k-1", "knock", "h2#1", T0 + 1, T0 + 61)
+    assert home.add_commands([knock, stop, other, knock]) == 3
+    assert home.commands(open_only=True) == [knock, other, stop]
+    acked = home.command_acked("bulb-0001", "k-1", T0 + 2, True)
+    assert (acked.acked_at, acked.ok) == (T0 + 2, True)
+    home.command_acked("bulb-0001", "k-1", T0 + 3, False, "late copy")  # the first ack counts
+    failed = home.command_failed("bulb-0002", "k-1", T0 + 61)
+    assert failed.failed_at == T0 + 61 and failed.acked_at is None
+    assert home.commands(open_only=True) == [stop]
+    assert home.commands("bulb-0001", case_id="h1#1") == [acked, stop]
+    assert home.command_acked("bulb-0001", "nope", T0, True) is None
+    with pytest.raises(StoreError, match="command 0 \\('k-9'\\): unknown device 'bulb-0404'"):
+        home.add_commands([knock._replace(device="bulb-0404", id="k-9")])
+
+
+def test_the_live_hosts_tables_survive_a_reopen(persistent):
+    with persistent.open() as store:
+        store.add_household("h1", "Kim", created_at=T0)
+        store.add_device("bulb-0001", "h1", SWITCHED, created_at=T0)
+        last = store.add_engine_inputs([EngineInput(T0, Event("h1", T0, TICK))])
+        store.save_engine_state({"h1": b"state"}, "f1", last, T0)
+        store.add_commands([Command("bulb-0001", "k-1", "knock", "h1#1", T0, T0 + 60)])
+    with persistent.open() as again:
+        assert list(again.engine_state()) == [("h1", "f1", b"state")]
+        assert again.mark("state_through") == last
+        assert [c.id for c in again.commands(open_only=True)] == ["k-1"]
+
+
 # Persistence and migrations
 
 
@@ -389,13 +641,14 @@ def test_reopening_does_not_rerun_migrations(tmp_path):
     path = tmp_path / "anbu.db"
     SqliteStore(path).close()
     applied = query(path, "SELECT * FROM schema_migrations")
-    assert [row[:2] for row in applied] == [(1, "0001_initial.sql")]
+    packaged = [(m.version, m.name) for m in migrations()]
+    assert [row[:2] for row in applied] == packaged
     SqliteStore(path).close()
     assert query(path, "SELECT * FROM schema_migrations") == applied
     with closing(sqlite3.connect(path)) as conn:  # a default (legacy transaction) connection
         assert migrate(conn) == []
     with closing(sqlite3.connect(tmp_path / "raw.db", isolation_level=None)) as conn:
-        assert migrate(conn) == ["0001_initial.sql"]
+        assert migrate(conn) == [name for _, name in packaged]
         assert migrate(conn) == []
 
 
@@ -426,37 +679,40 @@ def test_a_new_migration_is_applied_on_the_next_open(tmp_path):
     path = tmp_path / "anbu.db"
     with SqliteStore(path, migrations=folder) as store:
         store.add_household("h1", "Kim", created_at=T0)
-    (folder / "0002_household_phone.sql").write_text("ALTER TABLE households ADD phone TEXT;\n")
+    # Test migrations are numbered 9xxx, after every packaged one.
+    (folder / "9001_household_phone.sql").write_text("ALTER TABLE households ADD phone TEXT;\n")
     SqliteStore(path, migrations=folder).close()
     assert query(path, "SELECT id, phone FROM households") == [("h1", None)]
-    assert query(path, "SELECT version FROM schema_migrations") == [(1,), (2,)]
+    versions = [m.version for m in migrations()] + [9001]
+    assert query(path, "SELECT version FROM schema_migrations") == [(v,) for v in versions]
 
 
 def test_a_failing_migration_changes_nothing_and_names_the_file(tmp_path):
     folder = copy_migrations(tmp_path)
     path = tmp_path / "anbu.db"
     SqliteStore(path, migrations=folder).close()
-    (folder / "0002_broken.sql").write_text(
+    (folder / "9001_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nALTER TABLE no_such_table ADD y TEXT;\n"
     )
-    with pytest.raises(MigrationError, match=r"anbu\.db: migration 0002_broken\.sql failed"):
+    with pytest.raises(MigrationError, match=r"anbu\.db: migration 9001_broken\.sql failed"):
         SqliteStore(path, migrations=folder)
     assert ("half_done",) not in query(path, "SELECT name FROM sqlite_master")
-    assert query(path, "SELECT version FROM schema_migrations") == [(1,)]
+    versions = [(m.version,) for m in migrations()]
+    assert query(path, "SELECT version FROM schema_migrations") == versions
 
 
 def test_migrations_out_of_order_or_unknown_are_errors(tmp_path):
     folder = copy_migrations(tmp_path)
     path = tmp_path / "anbu.db"
-    (folder / "0003_later.sql").write_text("CREATE TABLE later (x INTEGER);\n")
+    (folder / "9003_later.sql").write_text("CREATE TABLE later (x INTEGER);\n")
     SqliteStore(path, migrations=folder).close()
-    (folder / "0002_forgotten.sql").write_text("CREATE TABLE forgotten (x INTEGER);\n")
-    with pytest.raises(MigrationError, match="0002_forgotten.sql is older than .*0003_later"):
+    (folder / "9002_forgotten.sql").write_text("CREATE TABLE forgotten (x INTEGER);\n")
+    with pytest.raises(MigrationError, match="9002_forgotten.sql is older than .*9003_later"):
         SqliteStore(path, migrations=folder)
-    with pytest.raises(MigrationError, match="0003_later.sql applied, which this code does not"):
-        SqliteStore(path)  # the packaged migrations stop at 0001
-    (folder / "0004 bad name.sql").write_text("")
-    with pytest.raises(MigrationError, match="0004 bad name.sql is not named"):
+    with pytest.raises(MigrationError, match="9003_later.sql applied, which this code does not"):
+        SqliteStore(path)  # the packaged migrations stop before 9003
+    (folder / "9004 bad name.sql").write_text("")
+    with pytest.raises(MigrationError, match="9004 bad name.sql is not named"):
         migrations(folder)
 
 

@@ -7,7 +7,8 @@ seconds since the epoch (float): the store never keeps local time, the UI conver
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
 from host.decisions import FINE
@@ -99,8 +100,77 @@ class CaseHistoryEntry(NamedTuple):
     detail: dict
 
 
+class DeviceCredential(NamedTuple):
+    """A bulb's broker login (issue 5): the user name is the device id, and only the hash of its
+    password is kept, in Mosquitto's PBKDF2-SHA512 format, so the password file can be written
+    from the store while the password itself lives only on the bulb."""
+
+    device_id: str
+    password_hash: str  # "$7$iterations$salt$hash"
+    created_at: float
+
+
+# Delivery states of a notification (host.notify).
+PENDING = "pending"  # queued or between retries: the outbox
+SENT = "sent"  # the channel took it
+DEAD = "dead"  # given up on (kept failing, refused, or the queue was full): a dead letter
+NOTIFICATION_STATES = (PENDING, SENT, DEAD)
+
+
+class Notification(NamedTuple):
+    """One notice on one channel: an outbox row until it is sent, a dead letter if it never is.
+
+    `key` is unique per notice and channel and derived from the engine's action, so the same
+    action handed over twice (a replay after a restart) is stored, and sent, once.
+    """
+
+    key: str
+    channel: str  # the channel's name in host.toml, e.g. "webhook", "email", "log"
+    household: str
+    case_id: str | None
+    kind: str  # host.notify.notice kinds: alarm, reminder, device_fault, resolved
+    created_at: float
+    payload: dict  # everything a channel needs to send it, so a restart can resend it
+    state: str = PENDING
+    attempts: int = 0
+    last_error: str = ""
+    updated_at: float | None = None
+
+
+# The live host (anbu serve): the engine's journal and the commands sent to bulbs.
+TICK = "tick"  # an engine input that is a timer firing, not an event
+
+
+class EngineInput(NamedTuple):
+    """One call the engine took: handle(event, now), or tick(household, now) when event.kind is
+    TICK. Replayed in id order through the saved state, they rebuild it exactly."""
+
+    now: float
+    event: Event
+    id: int | None = None  # set by the store, in the order the inputs were taken
+
+
+class Command(NamedTuple):
+    """A command published to a bulb (protocol section 6.4) and what became of it."""
+
+    device: str
+    id: str  # the command id, unique per bulb
+    command: str  # knock, knock_stop, ping, sync
+    case_id: str | None
+    sent_at: float
+    deadline: float | None = None  # no ack by then: failed (knock_failed for a knock)
+    acked_at: float | None = None
+    ok: bool | None = None
+    err: str | None = None
+    failed_at: float | None = None
+
+
 class Store(Protocol):
-    """What the host, the simulator and the backtest need from a database."""
+    """What the host, the simulator and the backtest need from a database.
+
+    Calls may come from several threads (the live host's notification workers): each call is
+    its own transaction, and writes are serialized.
+    """
 
     def add_household(
         self, household_id: str, name: str, tz: str = DEFAULT_TZ, created_at: float | None = None
@@ -139,5 +209,95 @@ class Store(Protocol):
     def case(self, case_id: str) -> CaseRecord: ...
 
     def case_history(self, case_id: str) -> list[CaseHistoryEntry]: ...
+
+    def add_notifications(self, items: Iterable[Notification]) -> int:
+        """Store new notifications, all or none; returns how many were new (known keys skip)."""
+        ...
+
+    def update_notification(
+        self, key: str, state: str, attempts: int, error: str = "", at: float | None = None
+    ) -> Notification:
+        """Record a delivery attempt's outcome; returns the updated notification."""
+        ...
+
+    def notifications(
+        self, state: str | None = None, case_id: str | None = None, channel: str | None = None
+    ) -> list[Notification]:
+        """Notifications oldest first; state=DEAD lists the dead letters."""
+        ...
+
+    # The live host (anbu serve)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction around many calls; a call that fails inside undoes only itself."""
+        ...
+
+    def add_new_events(self, events: Sequence[StoredEvent | Event]) -> list[bool]:
+        """Store each event unless it is a duplicate; which ones were new, in order."""
+        ...
+
+    def add_engine_inputs(self, inputs: Iterable[EngineInput]) -> int:
+        """Journal inputs in order; returns the id of the last one (0 for an empty journal)."""
+        ...
+
+    def engine_inputs(self, after: int = 0) -> Iterator[EngineInput]:
+        """The journal after input id `after`, in the order the engine took it."""
+        ...
+
+    def save_engine_state(
+        self, states: Mapping[str, bytes], fmt: str, through: int, at: float
+    ) -> None:
+        """Save households' engine state as of input `through`, and drop the journal up to
+        it (mark state_through); households not named keep their saved state."""
+        ...
+
+    def engine_state(self) -> Iterator[tuple[str, str, bytes]]:
+        """(household, format, serialized state) of every saved household."""
+        ...
+
+    def mark(self, name: str) -> float | None: ...
+
+    def set_mark(self, name: str, value: float) -> None: ...
+
+    def add_commands(self, commands: Iterable[Command]) -> int:
+        """Store commands about to be sent; a known (device, id) is skipped. How many new."""
+        ...
+
+    def command_acked(
+        self, device: str, command_id: str, at: float, ok: bool, err: str | None = None
+    ) -> Command | None:
+        """Record a bulb's ack (the first one counts); None for a command never sent."""
+        ...
+
+    def command_failed(self, device: str, command_id: str, at: float) -> Command | None: ...
+
+    def commands(
+        self, device: str | None = None, open_only: bool = False, case_id: str | None = None
+    ) -> list[Command]:
+        """Commands oldest first; open_only: neither acked nor failed yet."""
+        ...
+
+    def provision_device(
+        self,
+        device_id: str,
+        household_id: str,
+        power_mode: str,
+        password_hash: str,
+        created_at: float | None = None,
+        replace: bool = False,
+    ) -> DeviceCredential:
+        """Register a bulb (if new) with its credentials, in one transaction. A bulb that has
+        credentials already is refused unless `replace` (a re-key in the same household)."""
+        ...
+
+    def device_credential(self, device_id: str) -> DeviceCredential: ...
+
+    def device_credentials(self) -> list[DeviceCredential]:
+        """Every provisioned bulb's credentials, by device id: the broker's password file."""
+        ...
+
+    def revoke_device_credential(self, device_id: str) -> None:
+        """Forget a bulb's credentials (stolen, retired): the next broker config shuts it out."""
+        ...
 
     def close(self) -> None: ...

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from host.store import (
     StoreError,
 )
 from host.store.migrate import MIGRATIONS, MigrationError, migrate
+from host.store.sqlite_credentials import CredentialsMixin
+from host.store.sqlite_notifications import NotificationsMixin
+from host.store.sqlite_serve import ServeMixin
 
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _BATCH = 5000  # events validated and inserted per executemany
@@ -45,13 +49,16 @@ _CHANGED_STATES = frozenset(
 _COMMON_FIELDS = ("household", "time", "case_id", "actor", "note")
 
 
-class SqliteStore:
+class SqliteStore(NotificationsMixin, ServeMixin, CredentialsMixin):
     """`host.store.Store` on SQLite. path ":memory:" gives a private, throw-away database."""
 
     def __init__(self, path: str | os.PathLike = ":memory:", migrations: Traversable = MIGRATIONS):
         self.path = os.fspath(path)
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None)  # we BEGIN ourselves
+            # We BEGIN ourselves; other threads (the notifier's workers) may call too, and
+            # _transaction's lock keeps their transactions apart.
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._lock = threading.RLock()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open database {self.path}: {e}") from e
         try:
@@ -80,10 +87,18 @@ class SqliteStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One call, one transaction: all of it is stored or none of it."""
+        with self._lock:  # one transaction at a time on the connection the threads share
+            yield from self._locked_transaction()
+
+    def _locked_transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._depth:  # a call inside batch(): a savepoint (host.store.sqlite_serve)
+            yield from self._savepoint()
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise StoreError(f"database {self.path}: {e}") from e
+        self._depth = 1
         try:
             yield self._conn
         except BaseException as e:
@@ -94,6 +109,8 @@ class SqliteStore:
             raise
         else:
             self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     def _one(self, sql: str, params: tuple) -> tuple | None:
         return self._conn.execute(sql, params).fetchone()
