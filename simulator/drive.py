@@ -1,0 +1,111 @@
+"""Drive one rule through one household's world: host.replay.Replayer's clock, for one household.
+
+host.replay.Replayer plays the clock for any number of households, with a timer heap and a
+reply heap, and treats an event's own time as the time it arrives. The simulator replays one
+household at a time (memory stays bounded) and needs two things more: events that arrive late
+(a queued switch press delivered on reconnect is handled at its delivery time, stamped with
+its own), and people whose next move is a step run at its time, looking at the case as it is
+then. With one household the wake-up time is one number, and the driver does a third of the
+Replayer's bookkeeping per event, which matters at a few million events per run.
+The order is the Replayer's: everything due up to and including an event's arrival (people's
+replies first at equal times, then the rule's timer) happens before the event; after the last
+event the clock runs on to `until`, exclusive. tests/simulator/test_drive.py holds the two to
+the same decisions on the same stream.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable
+
+from host.events import Event
+from host.replay import Rule
+
+# A rule asking to be woken this many times at one instant is stuck: stop with an error.
+_MAX_TICKS_AT_ONE_INSTANT = 1000
+
+
+class Driver:
+    """One household, one rule. `people.respond(action)` returns [(at, Event or step)]; a step
+    is called with the time and returns more of the same. Stops once `people.found` is set."""
+
+    def __init__(self, rule: Rule, household: str, people=None) -> None:
+        self.rule = rule
+        self.household = household
+        self.people = people
+        self.now = -math.inf
+        self.wake: float | None = None
+        self.fed = 0  # events handled (the world's and people's), ticks apart
+        self.ticks = 0
+        self.actions: list | None = None  # set to a list to keep every action (tests)
+        self._queue: list[tuple[float, int, object]] = []  # people's replies and steps
+        self._seq = 0
+        self._spins = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.people is not None and self.people.found is not None
+
+    def run(self, events: Iterable[tuple[float, Event]], until: float) -> None:
+        """Feed (arrival time, event) pairs in arrival order, then run the clock to `until`."""
+        handle = self.rule.handle
+        for at, event in events:
+            if at >= until:
+                break
+            wake = self.wake
+            if (wake is not None and wake <= at) or (self._queue and self._queue[0][0] <= at):
+                self._run_to(at, inclusive=True)
+                if self.stopped:
+                    return
+            if at > self.now:
+                self.now = at
+                self._spins = 0
+            elif at < self.now:
+                raise ValueError(f"arrivals must come in order: {at} after {self.now}")
+            self.fed += 1
+            self._decided(handle(event, at))
+        self._run_to(until, inclusive=False)
+
+    def _run_to(self, until: float, inclusive: bool) -> None:
+        queue, tick, household = self._queue, self.rule.tick, self.household
+        while not self.stopped:
+            reply = queue[0][0] if queue else math.inf
+            wake = self.wake if self.wake is not None else math.inf
+            due = reply if reply <= wake else wake
+            if due > until or (due == until and not inclusive) or due == math.inf:
+                return
+            if due > self.now:
+                self.now = due
+                self._spins = 0
+            if reply <= wake:
+                item = heapq.heappop(queue)[2]
+                if isinstance(item, Event):
+                    self.fed += 1
+                    self._decided(self.rule.handle(item, self.now))
+                else:
+                    self._queue_replies(item(self.now))
+                continue
+            self._spins += 1
+            if self._spins > _MAX_TICKS_AT_ONE_INSTANT:
+                raise RuntimeError(f"rule keeps asking to wake {household!r} at {due}; stopping")
+            self.wake = None
+            self.ticks += 1
+            self._decided(tick(household, due))
+
+    def _decided(self, decision) -> None:
+        actions, wake = decision
+        self.wake = wake if wake is None or wake >= self.now else self.now
+        if not actions:
+            return
+        if self.actions is not None:
+            self.actions.extend(actions)
+        people = self.people
+        if people is not None:
+            for action in actions:
+                self._queue_replies(people.respond(action))
+
+    def _queue_replies(self, replies: list[tuple[float, Event | Callable]]) -> None:
+        for at, item in replies:
+            self._seq += 1
+            heapq.heappush(self._queue, (max(at, self.now), self._seq, item))
