@@ -15,6 +15,10 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("host.backtest", "replay recorded event logs through the engine and "
                  "today's rules, side by side"),
+    "simulate": ("simulator.cli", "simulate households and measure every rule on them"),
+    "device": ("tools.device", "flash, provision and look after bulbs (over mpremote)"),
+    "broker": ("tools.broker_config", "write Mosquitto's conf, passwords and ACLs for the fleet"),
+    "serve": ("host.serve.run", "the live host: MQTT ingest, the engine on the clock, alerts"),
 }
 
 
