@@ -21,8 +21,31 @@ class BulbInputs:
 
     def _device(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
         assert type(event.device) is str  # _refuse saw to it
+        if event.kind == ev.HEARTBEAT:
+            self._heartbeat(st, event.device, event.time, now, out)
+            return
         self._device_input(st, event.device, event, now, out)
         st.devices_changed(self.config.missed_heartbeats)
+
+    def _heartbeat(self, st: HouseholdState, dev_id: str, t: float, now: float,
+                   out: list) -> None:
+        """A bulb says it is alive. Most of a household's inputs are these, and all one moves
+        is the bulb's deadline, so only that is recomputed (st.heard), not devices_changed."""
+        devices = st.devices
+        dev = devices.get(dev_id) if devices else None
+        if dev is None or dev.mode is None:
+            out.append(d.Rejected(st.id, now, ev.HEARTBEAT,
+                                  f"device {dev_id} has not come online"))
+            return
+        if t <= dev.last_seen:
+            return
+        if dev.online:
+            dev.last_seen = t
+            st.heard(self.config.missed_heartbeats)
+        elif t > dev.changed_at:
+            self._device_up(st, dev, t, now, out)  # sets last_seen, calls devices_changed
+        else:
+            dev.last_seen = t  # an offline bulb has no deadline: nothing else moves
 
     def _device_input(self, st: HouseholdState, dev_id: str, event: ev.Event, now: float,
                       out: list) -> None:
@@ -53,14 +76,7 @@ class BulbInputs:
             out.append(d.Rejected(st.id, now, event.kind,
                                   f"device {dev_id} has not come online"))
             return
-        if event.kind == ev.HEARTBEAT:
-            if t <= dev.last_seen:
-                return
-            if not dev.online and t > dev.changed_at:
-                self._device_up(st, dev, t, now, out)
-            dev.last_seen = t
-            return
-        # OFFLINE: the last will, or an orderly goodbye.
+        # OFFLINE (heartbeats go to _heartbeat): the last will, or an orderly goodbye.
         if t <= dev.changed_at or not dev.online:
             return
         self._device_down(st, dev_id, dev, t, now, out, "went offline (last will)")

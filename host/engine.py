@@ -37,6 +37,7 @@ SEOUL = ZoneInfo("Asia/Seoul")
 EARLIEST = ev.EARLIEST
 
 _RESIDENT = ev.RESIDENT_KINDS
+_REAL = (int, float)  # the types _refuse takes for a time
 _ON_BIT, _OFF_BIT = 1, 2  # which light changes were applied at exactly light_t
 _decision = tuple.__new__  # builds a Decision faster than NamedTuple's own __new__
 
@@ -78,14 +79,23 @@ class Engine(BulbInputs, PeopleInputs):
             usual = st is not None and kind in _RESIDENT and EARLIEST <= t <= now + self._future
         except TypeError:
             st, usual = None, False
+        out: list = []
         if not usual:
+            if (st is not None and type(kind) is str and kind == ev.HEARTBEAT
+                    and type(device) is str and device and type(household) is str
+                    and type(t) in _REAL and type(now) in _REAL and math.isfinite(now)
+                    and EARLIEST <= t <= now + self._future):
+                # A plain heartbeat, a bulb's most common input: every check of _refuse
+                # holds (the household is known, so its id is a non-empty string), so it
+                # goes straight to its step.
+                self._heartbeat(st, device, t, now, out)
+                return self._settle(st, now, out)
             why = self._refuse(event, now)
             if why:
                 return Decision([d.Rejected(str(household), now, str(kind), why)],
                                 st.wake_at if st else None)
             if st is None:
                 st = self._new_state(household)
-        out: list = []
         if kind in _RESIDENT:
             self._resident(st, t, kind, device, now, out)
         elif kind in ev.DEVICE_KINDS:
@@ -262,9 +272,24 @@ class Engine(BulbInputs, PeopleInputs):
 
     def _morning_due(self, st: HouseholdState, since: float) -> float:
         """When a silence from `since` becomes a missed morning, or NEVER when it cannot."""
+        start = st.clock.next_local_hour(since, self.config.morning_start_h)
+        # Every silence of a day looks to the same next morning: remembered in the routine
+        # (see Routine.morning for what clears it), keyed by the morning's start and its type
+        # (a time given as an int stays an int).
+        memo = st.routine.morning
+        if memo is not None and memo[0] == start and type(memo[0]) is type(start):
+            due = memo[1]
+        else:
+            due = self._morning_at(st, start)
+            st.routine.morning = (start, due)
+        if due == NEVER:
+            return NEVER
+        return max(due, since + self._min_gap)
+
+    def _morning_at(self, st: HouseholdState, start: float) -> float:
+        """When the morning from `start` is missed, before the floor from the silence."""
         cfg = self.config
         clock = st.clock
-        start = clock.next_local_hour(since, cfg.morning_start_h)
         wake = st.routine.wake(clock.weekend(start), cfg.morning_min_days)
         if wake is None:
             return NEVER
@@ -275,7 +300,7 @@ class Engine(BulbInputs, PeopleInputs):
         due = start + min(mean + margin, latest) * 60
         if _quiet(clock.hour(due), cfg):
             due = clock.next_local_hour(due, cfg.quiet_end_h)
-        return max(due, since + self._min_gap)
+        return due
 
     def _schedule(self, st: HouseholdState) -> None:
         """Work out when the gap since the last sign of life becomes unusual and improbable."""
@@ -539,7 +564,7 @@ class Engine(BulbInputs, PeopleInputs):
         if light is st and st.devices is None:
             st.stuck_from = t if on else NEVER
         else:
-            st.devices_changed(self.config.missed_heartbeats)
+            st.lights_changed()  # a press moves no device deadline: devices_changed not needed
         # SOS: the last sos_toggles light changes within the window.
         toggles = st.toggles
         toggles.append(t)

@@ -93,7 +93,6 @@ class HouseholdState:
         """Recompute what the plan needs from the devices (only device inputs change it)."""
         due = NEVER
         switched = up = mains = 0
-        lit = self.light_t if self.light_on else NEVER
         for dev in (self.devices or {}).values():
             if dev.online:
                 due = min(due, dev.last_seen + dev.heartbeat_s * missed)
@@ -102,9 +101,25 @@ class HouseholdState:
                 up += dev.online
             elif dev.mode == ev.MAINS:
                 mains += 1
-            if dev.light_on:
-                lit = min(lit, dev.light_t)
         self.device_due = due
         # A mains bulb that is off is still watching: switching it on is what it reports.
         self.blind = switched > 0 and up == 0 and mains == 0
+        self.lights_changed()
+
+    def lights_changed(self) -> None:
+        """Recompute stuck_from after a light change. A switch press changes only the lights,
+        so it need not redo devices_changed (device_due and blind stay as they were)."""
+        lit = self.light_t if self.light_on else NEVER
+        for dev in (self.devices or {}).values():
+            if dev.light_on:
+                lit = min(lit, dev.light_t)
         self.stuck_from = lit
+
+    def heard(self, missed: int) -> None:
+        """Recompute device_due after a heartbeat from an online bulb: its deadline is all
+        that moved (mode, online and the lights did not, so blind and stuck_from stand)."""
+        due = NEVER
+        for dev in self.devices.values():  # type: ignore[union-attr] - a bulb was heard
+            if dev.online:
+                due = min(due, dev.last_seen + dev.heartbeat_s * missed)
+        self.device_due = due

@@ -36,15 +36,21 @@ class LocalClock:
             self._cache[key] = off
         return off
 
+    # The methods below read `fixed` themselves rather than call offset(): the engine calls
+    # them a few times per input, and a zone with one offset needs no lookup at all.
+
     def local(self, t: float) -> float:
         """Local wall time as seconds since the local epoch (for day/hour arithmetic)."""
-        return t + self.offset(t)
+        fixed = self.fixed
+        return t + (fixed if fixed is not None else self.offset(t))
 
     def day(self, t: float) -> int:
-        return int((t + self.offset(t)) // 86400)
+        fixed = self.fixed
+        return int((t + (fixed if fixed is not None else self.offset(t))) // 86400)
 
     def hour(self, t: float) -> int:
-        return int((t + self.offset(t)) % 86400 // 3600)
+        fixed = self.fixed
+        return int((t + (fixed if fixed is not None else self.offset(t))) % 86400 // 3600)
 
     def weekend(self, t: float) -> bool:
         # Day 0 of the epoch was a Thursday (weekday 3, Monday being 0).
@@ -52,10 +58,13 @@ class LocalClock:
 
     def next_local_hour(self, t: float, hour: int) -> float:
         """The first UTC instant >= t at which the local clock reads hour:00."""
-        loc = self.local(t)
+        fixed = self.fixed
+        loc = t + (fixed if fixed is not None else self.offset(t))
         start = loc - loc % 86400 + hour * 3600
         if start < loc:
             start += 86400
+        if fixed is not None:
+            return start - fixed  # what the general case below comes to with one offset
         # Convert back with the offset in force then (exact for fixed zones, and within the
         # hour of a DST change otherwise, which is fine for scheduling a knock).
         guess = start - self.offset(t)

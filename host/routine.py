@@ -40,10 +40,39 @@ def bucket_of(hour: int, weekend: bool) -> int:
     return hour + 24 if weekend else hour
 
 
+def _last_reached(hist: array, i0: int, i1: int, i2: int, below: int, least: float) -> int:
+    """The highest edge k < below that at least `least` gaps of the window (the histogram
+    rows at i0, i1, i2) reached, or -1.
+
+    A binary search, where a scan down from the top would do the same work up to 16 times
+    (this runs every time a silence is scheduled): a row never counts more gaps at a higher
+    edge than at a lower one, since learn_gap counts a gap at every edge up to its length
+    (the 255 cap and _halve's halving keep that order), so the edges reached often enough are
+    a prefix of each window.
+    """
+    lo, hi = -1, below  # the answer is in [lo, hi): hist at lo is enough, at hi not
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if hist[i0 + mid] + hist[i1 + mid] + hist[i2 + mid] >= least:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _gap_s(p: float, mu: float, sigma: float, k: int, cfg: EngineConfig) -> float:
+    """The threshold (seconds) for a tail that is p gaps of this window: the longer of what
+    the log-normal model allows and the edge past the last one reached often enough (k)."""
+    # p >= 1: gaps here are so frequent that any length is expected daily.
+    model_h = cfg.learn_gap_h if p >= 1 else math.exp(mu + sigma * _NORMAL.inv_cdf(1 - p))
+    seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
+    return max(model_h, seen_h) * 3600
+
+
 class Routine:
     """Learned gap statistics of one household. Mutated in place by the engine."""
 
-    __slots__ = ("sums", "hist", "days", "on_periods", "longest_on", "cache")
+    __slots__ = ("sums", "hist", "days", "on_periods", "longest_on", "cache", "morning")
 
     def __init__(self) -> None:
         # Per bucket b: sums[3b] gaps >= learn_gap_h, sums[3b+1] sum of ln(gap hours),
@@ -61,6 +90,10 @@ class Routine:
         # weeks, then weekly, then every two weeks from the ninth week): thresholds stay cheap
         # to look up on every event.
         self.cache = array("f", _NAN_CACHE)
+        # The engine's missed-morning time for one morning, (start of that morning, due or
+        # inf): it depends only on the wake sums, so learn_wake and _halve clear it. Worked
+        # out a few times a day otherwise, for every silence scheduled.
+        self.morning: tuple[float, float] | None = None
 
     # -- learning ---------------------------------------------------------------------------
 
@@ -98,6 +131,7 @@ class Routine:
     def learn_wake(self, weekend: bool, minutes: float) -> None:
         i = _WAKE + (3 if weekend else 0)
         sums = self.sums
+        self.morning = None
         sums[i] += 1
         sums[i + 1] += minutes
         sums[i + 2] += minutes * minutes
@@ -123,6 +157,7 @@ class Routine:
             self.longest_on = seconds
 
     def _halve(self, dt: int) -> None:
+        self.morning = None
         self.days[dt] //= 2
         for i in range(_WAKE + 3 * dt, _WAKE + 3 * dt + 3):
             self.sums[i] /= 2
@@ -176,8 +211,17 @@ class Routine:
         return max(model, seen / (days + cfg.prior_days))
 
     def threshold(self, bucket: int, tail: float, cfg: EngineConfig) -> float:
-        """Shortest gap (seconds) whose rate is below `tail`; not clamped."""
-        return self.thresholds(bucket, (tail,), cfg)[0]
+        """Shortest gap (seconds) whose rate is below `tail`; not clamped.
+
+        thresholds() for one tail, spelled out: the engine asks this for every silence it
+        schedules (the watch threshold), and with one tail the edge found for the least tail
+        is already the one for this tail.
+        """
+        per_day, mu, sigma, days = self._window(bucket, cfg)
+        dt, hour = divmod(bucket, 24)
+        k = _last_reached(self.hist, (dt * 24 + (hour - 1) % 24) * NB, bucket * NB,
+                          (dt * 24 + (hour + 1) % 24) * NB, NB, tail * (days + cfg.prior_days))
+        return _gap_s(tail / per_day, mu, sigma, k, cfg)
 
     def thresholds(self, bucket: int, tails: tuple[float, ...], cfg: EngineConfig) -> list:
         """threshold() for several tails at once, sharing the window's sums."""
@@ -188,27 +232,16 @@ class Routine:
         i1 = bucket * NB
         i2 = (dt * 24 + (hour + 1) % 24) * NB
         denom = days + cfg.prior_days
-        least = min(tails) * denom
-        # The highest edge gaps in this window reached often enough to matter for any tail
-        # (counts only grow downwards, so the first hit from the top is the one).
-        top = -1
-        for k in range(NB - 1, -1, -1):
-            if hist[i0 + k] + hist[i1 + k] + hist[i2 + k] >= least:
-                top = k
-                break
+        # The highest edge gaps in this window reached often enough to matter for any tail.
+        top = _last_reached(hist, i0, i1, i2, NB, min(tails) * denom)
         out = []
         for tail in tails:
-            p = tail / per_day
-            # p >= 1: gaps here are so frequent that any length is expected daily.
-            model_h = cfg.learn_gap_h if p >= 1 else math.exp(
-                mu + sigma * _NORMAL.inv_cdf(1 - p))
             # The first edge at or beyond which the gaps actually seen are rare enough.
             allowed = tail * denom
             k = top
-            while k >= 0 and hist[i0 + k] + hist[i1 + k] + hist[i2 + k] < allowed:
-                k -= 1
-            seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
-            out.append(max(model_h, seen_h) * 3600)
+            if k >= 0 and hist[i0 + k] + hist[i1 + k] + hist[i2 + k] < allowed:
+                k = _last_reached(hist, i0, i1, i2, k, allowed)
+            out.append(_gap_s(tail / per_day, mu, sigma, k, cfg))
         return out
 
     def stuck_threshold(self, cfg: EngineConfig) -> float:
