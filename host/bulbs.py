@@ -65,6 +65,9 @@ class BulbInputs:
             if t <= dev.changed_at:
                 return  # older than what we know of this device
             new_boot = boot is None or boot != dev.boot
+            if mode == ev.SWITCHED and dev.changed_at > -NEVER:
+                # Back after an outage: what it queued comes next (EngineConfig.late_s).
+                st.hold_until = max(st.hold_until, now + self.config.backlog_grace_s)
             dev.mode, dev.heartbeat_s, dev.boot = mode, heartbeat, boot
             if st.last == -NEVER and st.alive_at == -NEVER:
                 self._vouched(st, t)  # first heard of: the ceiling counts from here

@@ -62,6 +62,13 @@ class EngineConfig:
     quiet_start_h: int = 22
     quiet_end_h: int = 7
 
+    # A backlog: an input more than `late_s` behind the clock (a bulb flushing what it queued
+    # while offline), or a switched bulb coming back online, holds every judgement until
+    # `backlog_grace_s` pass without more of it, so a queued `on` is not judged before the
+    # `off` right behind it, nor an old silence before the presses that ended it.
+    late_s: float = 30.0
+    backlog_grace_s: float = 60.0
+
     # Notifications repeat until a person acknowledges.
     renotify_min: float = 30.0
 
@@ -97,9 +104,11 @@ class EngineConfig:
         if self.sos_toggles < 2:
             raise ValueError("sos_toggles must be at least 2")
         positive = ("prior_days", "prior_gaps_per_day", "prior_sigma", "min_sigma",
-                    "heartbeat_s", "renotify_min", "stuck_factor", "learn_gap_h")
+                    "heartbeat_s", "renotify_min", "stuck_factor", "learn_gap_h", "late_s")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if not 0 <= self.backlog_grace_s < self.knock_timeout_min * 60:
+            raise ValueError("need 0 <= backlog_grace_s < knock_timeout_min")
         if not 0 <= self.morning_start_h < self.morning_latest_h <= 24:
             raise ValueError("need 0 <= morning_start_h < morning_latest_h <= 24")

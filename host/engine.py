@@ -60,6 +60,8 @@ class Engine(BulbInputs, PeopleInputs):
         self._learn_s = cfg.learn_gap_h * 3600
         self._ceiling = cfg.ceiling_h * 3600
         self._future = cfg.future_tolerance_s
+        self._late = cfg.late_s
+        self._grace = cfg.backlog_grace_s
         self._sos_n = cfg.sos_toggles
         self._sos_widest = max(cfg.sos_window_s, cfg.sos_window_mains_s)
 
@@ -154,7 +156,7 @@ class Engine(BulbInputs, PeopleInputs):
     def _settle(self, st: HouseholdState, now: float, out: list) -> Decision:
         """Carry out every step due by now, then work out the next wake time and status."""
         at, step = self._plan(st)
-        if at <= now:
+        if at <= now and now >= st.hold_until:
             for _ in range(64):  # each step moves the household on; the bound guards bugs
                 step(st, now, out)
                 at, step = self._plan(st)
@@ -170,6 +172,8 @@ class Engine(BulbInputs, PeopleInputs):
             st.status = status
             out.append(d.StatusChanged(st.id, now, status, reason))
         wake = at if at < NEVER else None
+        if wake is not None and wake < st.hold_until:
+            wake = st.hold_until
         st.wake_at = wake
         return _decision(Decision, (out, wake))  # tuple.__new__: NamedTuple's own is slow
 
@@ -477,6 +481,8 @@ class Engine(BulbInputs, PeopleInputs):
 
     def _resident(self, st: HouseholdState, t: float, kind: str, device: str | None,
                   now: float, out: list) -> None:
+        if t < now - self._late:
+            st.hold_until = now + self._grace  # a backlog: see EngineConfig.late_s
         last = st.last
         fresh = t > last
         case = st.welfare

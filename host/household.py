@@ -41,7 +41,7 @@ class HouseholdState:
         "gap_clean", "light_on", "light_t", "light_seen", "stuck_from", "stuck_reset", "toggles",
         "status", "watch_at", "knock_at", "knock_code", "knock_urgent", "watching", "due_raw",
         "due_urgent", "away_until", "away_changed_at", "devices", "device_due", "blind",
-        "welfare", "device_case", "cases_opened", "retired", "wake_at",
+        "welfare", "device_case", "cases_opened", "retired", "wake_at", "hold_until",
     )  # fmt: skip
 
     def __init__(self, household: str, clock: LocalClock) -> None:
@@ -83,6 +83,7 @@ class HouseholdState:
         self.cases_opened = 0
         self.retired = False  # the resident died: nothing more to watch
         self.wake_at: float | None = None
+        self.hold_until = -NEVER  # a backlog is arriving: judge nothing before this
 
     @property
     def since(self) -> float:

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from host import decisions as d
 from host import events as ev
 from host.config import EngineConfig
+from host.decisions import Knock
 from host.engine import Engine
-from host.events import Event
+from host.events import ON, Event
 from host.explain import describe
 from tests.drive import drive, of
 from tests.households import SEOUL, at, regular_days, use
@@ -575,3 +576,47 @@ def test_a_year_long_silence_then_activity_is_handled():
     assert all(a.reason.gap >= 0 for a in actions if hasattr(a, "reason") and a.reason)
     told = [a.time for a in of(actions, d.Notify) if a.time > at(365, 9.6)]
     assert told and told[0] - (at(365, 9.5) + 240) <= 24 * 3600 + 1
+
+
+# -- a backlog delivered late (a bulb flushing what it queued while offline) ---------------
+
+
+def _learned(household: str = "hh-b") -> tuple[Engine, float]:
+    engine = Engine()
+    events = regular_days(household, 28)
+    drive(engine, events, events[-1].time + 1)
+    return engine, events[-1].time
+
+
+def test_a_queued_on_is_not_judged_stuck_before_its_off_arrives():
+    engine, last = _learned()
+    # The link went down in the evening; the morning's presses arrive at once at 20:00.
+    presses = use("hh-b", at(28, 9)) + use("hh-b", at(28, 12)) + use("hh-b", at(28, 19.5))
+    now = at(28, 20)
+    actions = []
+    for i, e in enumerate(presses):
+        actions += engine.handle(e, now + i * 0.05).actions
+    decision = engine.tick("hh-b", now + 120)
+    actions += decision.actions
+    assert not of(actions, Knock), actions
+    assert engine.state("hh-b").welfare is None
+
+
+def test_a_backlog_only_holds_judgement_for_the_grace():
+    engine, last = _learned()
+    # One late press, then nothing: the silence since it is judged as usual once the grace
+    # has passed (the hold must not become a blind spot).
+    e = Event("hh-b", at(28, 9), ON)
+    now = at(28, 9) + 3600
+    decision = engine.handle(e, now)
+    assert decision.wake_at is not None and decision.wake_at >= now + 60
+    # Nobody turns it off: the stuck-on rule still knocks once the grace is over.
+    actions = []
+    t = now
+    while t < at(29, 9):
+        decision = engine.tick("hh-b", t)
+        actions += decision.actions
+        if decision.wake_at is None:
+            break
+        t = max(decision.wake_at, t + 1)
+    assert of(actions, Knock), "a light left on must still be knocked about after a backlog"
