@@ -55,6 +55,9 @@ class EngineConfig:
     morning_sigmas: float = 3.0
     morning_margin_min: float = 45.0
     morning_min_sigma_min: float = 20.0
+    # ... and only where a morning without a sign of life is rare: a living-room bulb that
+    # summer mornings do not need would otherwise knock on every bright morning.
+    morning_max_skip: float = 0.1
 
     # Knock: how long the resident has to answer; no knocks in quiet hours (local) unless
     # the case is urgent.
@@ -108,6 +111,8 @@ class EngineConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if not 0 <= self.morning_max_skip < 1:
+            raise ValueError("need 0 <= morning_max_skip < 1")
         if not 0 <= self.backlog_grace_s < self.knock_timeout_min * 60:
             raise ValueError("need 0 <= backlog_grace_s < knock_timeout_min")
         if not 0 <= self.morning_start_h < self.morning_latest_h <= 24:

@@ -297,7 +297,9 @@ class Engine(BulbInputs, PeopleInputs):
         wake = st.routine.wake(clock.weekend(start), cfg.morning_min_days)
         if wake is None:
             return NEVER
-        mean, spread, _ = wake
+        mean, spread, mornings, days = wake
+        if days - mornings > cfg.morning_max_skip * days:
+            return NEVER  # mornings without a sign are common here: their absence says little
         margin = max(cfg.morning_sigmas * max(spread, cfg.morning_min_sigma_min),
                      cfg.morning_margin_min)
         latest = (cfg.morning_latest_h - cfg.morning_start_h) * 60
@@ -333,7 +335,7 @@ class Engine(BulbInputs, PeopleInputs):
         if code == d.NO_MORNING:
             start = clock.next_local_hour(since, self.config.morning_start_h)
             wake = st.routine.wake(clock.weekend(start), self.config.morning_min_days)
-            mean, _, mornings = wake if wake else (0.0, 0.0, 0)
+            mean, _, mornings, _ = wake if wake else (0.0, 0.0, 0, 0)
             usual = clock.format(start + mean * 60, "%H:%M")
             return Reason(code, since, gap, None, mornings, f"usually up by {usual}")
         one_in = None

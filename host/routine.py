@@ -136,20 +136,24 @@ class Routine:
         sums[i + 1] += minutes
         sums[i + 2] += minutes * minutes
 
-    def wake(self, weekend: bool, min_days: int) -> tuple[float, float, int] | None:
-        """(mean, spread, mornings) of the first sign of life, in minutes after the morning
-        starts: this day type's own once it has min_days mornings, else both pooled, else
-        None (too few mornings to say when this resident is usually up)."""
+    def wake(self, weekend: bool, min_days: int) -> tuple[float, float, int, int] | None:
+        """(mean, spread, mornings, days) of the first sign of life, in minutes after the
+        morning starts, and of how many days with activity those mornings were learned from
+        (a day whose first sign came after the morning has none): this day type's own once
+        it has min_days mornings, else both pooled, else None (too few mornings to say when
+        this resident is usually up)."""
         sums = self.sums
         i = _WAKE + (3 if weekend else 0)
         n, s1, s2 = sums[i], sums[i + 1], sums[i + 2]
+        days = self.days[1 if weekend else 0]
         if n < min_days:
             n, s1, s2 = (sums[_WAKE] + sums[_WAKE + 3], sums[_WAKE + 1] + sums[_WAKE + 4],
                          sums[_WAKE + 2] + sums[_WAKE + 5])
+            days = self.days[0] + self.days[1]
             if n < min_days:
                 return None
         mean = s1 / n
-        return mean, math.sqrt(max(s2 / n - mean * mean, 0.0)), int(n)
+        return mean, math.sqrt(max(s2 / n - mean * mean, 0.0)), int(n), days
 
     def learn_on_period(self, seconds: float) -> None:
         self.on_periods += 1

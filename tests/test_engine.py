@@ -282,6 +282,24 @@ def test_a_death_in_sleep_is_knocked_in_the_morning_and_says_why():
     assert "오늘 아침 아직 활동이 없습니다" in describe(knock.reason, SEOUL)
 
 
+def test_no_missed_morning_call_where_mornings_without_light_are_common():
+    # A living-room bulb: on dark mornings it is used by 07:00; on one day in four (bright
+    # mornings) it is first used in the evening. Its missing morning means nothing.
+    history = []
+    for day in range(28):
+        for e in regular_days(H, 1, seed=day, first_day=day):
+            hour = local_hour(e.time)
+            if day % 4 == 3 and 4 <= hour < 17 and e.time > at(day, 4):
+                continue
+            history.append(e)
+    actions = drive(Engine(), history + use(H, at(28, 18)), until=at(28, 18) + 1)
+    assert [a for a in of(actions, d.Alarm) if a.reason.code == d.NO_MORNING] == []
+    # The same household with a morning every day is called on when one is missing.
+    every_day = regular_days(H, 28)
+    actions = drive(Engine(), every_day, until=max(e.time for e in every_day) + 14 * 3600)
+    assert [a for a in of(actions, d.Alarm) if a.reason.code == d.NO_MORNING]
+
+
 def test_a_mains_household_with_the_light_off_is_alarmed_not_knocked_in_vain():
     dev = "bulb-m"
     inputs = []
