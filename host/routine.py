@@ -91,8 +91,9 @@ class Routine:
         # to look up on every event.
         self.cache = array("f", _NAN_CACHE)
         # The engine's missed-morning time for one morning, (start of that morning, due or
-        # inf): it depends only on the wake sums, so learn_wake and _halve clear it. Worked
-        # out a few times a day otherwise, for every silence scheduled.
+        # inf): it depends only on the wake sums and the days known, so learn_wake,
+        # learn_day and _halve clear it. Worked out a few times a day otherwise, for every
+        # silence scheduled.
         self.morning: tuple[float, float] | None = None
 
     # -- learning ---------------------------------------------------------------------------
@@ -115,6 +116,7 @@ class Routine:
     def learn_day(self, weekend: bool) -> None:
         dt = 1 if weekend else 0
         self.days[dt] += 1
+        self.morning = None
         if self.days[dt] >= HALVE_AT_DAYS:
             self._halve(dt)
         total = self.days[0] + self.days[1]
