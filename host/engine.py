@@ -73,6 +73,14 @@ class Engine(BulbInputs, PeopleInputs):
     def households(self) -> Iterable[str]:
         return self._states.keys()
 
+    def restore(self, state: HouseholdState) -> None:
+        """Take back a household's state saved earlier: the live host's restart (host.serve.state).
+
+        The engine is deterministic, so a saved state plus the inputs given since rebuilds it
+        exactly; what a caller restores replaces whatever the engine held for that household.
+        """
+        self._states[state.id] = state
+
     def handle(self, event: ev.Event, now: float) -> Decision:
         """Take one input at engine time `now` (the event's own time may be earlier)."""
         household, t, kind, device, _ = event

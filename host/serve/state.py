@@ -9,8 +9,8 @@ included, and nothing is decided twice. Replaying the stored events by their own
 not be exact (an event that arrived late was judged when it arrived, not when it happened).
 
 State is saved per household (pickled) every so often and at shutdown, and the journal up to
-it dropped, so a restart replays at most that much. The engine keeps its state in
-Engine._states; this module is the one place outside the engine that touches it.
+it dropped, so a restart replays at most that much (Engine.state to save, Engine.restore to
+load).
 """
 
 from __future__ import annotations
@@ -94,7 +94,6 @@ class Memory:
         time), so the caller can carry out what a crash may have left undone.
         """
         clocks: dict[str, LocalClock] = {}
-        states = self.engine._states  # noqa: SLF001 - see the module docstring
         for household, fmt, blob in self.store.engine_state():
             if fmt != FORMAT:
                 raise StateError(
@@ -102,10 +101,14 @@ class Memory:
                     f"reads {FORMAT}; the engine's state classes changed. Run the version "
                     "that saved it, or migrate the saved state before upgrading")
             try:
-                states[household] = loads(blob, clocks)
+                state = loads(blob, clocks)
             except Exception as e:
                 raise StateError(f"household {household!r}: saved engine state is unreadable: "
                                  f"{e!r}") from e
+            if state.id != household:
+                raise StateError(f"household {household!r}: saved engine state is for "
+                                 f"{state.id!r}")
+            self.engine.restore(state)
         self.last_input = int(self.store.mark("state_through") or 0)
         replayed = 0
         for item in self.store.engine_inputs(self.last_input):
@@ -129,8 +132,8 @@ class Memory:
 
     def save(self, now: float) -> int:
         """Save every household changed since the last save; returns how many."""
-        states = self.engine._states  # noqa: SLF001
-        blobs = {h: dumps(states[h]) for h in self.dirty if h in states}
+        state = self.engine.state
+        blobs = {h: dumps(st) for h in self.dirty if (st := state(h)) is not None}
         self.store.save_engine_state(blobs, FORMAT, self.last_input, now)
         self.dirty.clear()
         self.pending = 0
