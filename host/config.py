@@ -31,8 +31,9 @@ class EngineConfig:
     tail_knock: float = 1 / 200
     tail_urgent: float = 1 / 2000
 
-    # Floor and ceiling of the learned inactivity threshold, and the absolute ceiling from the
-    # last sign of life to a person being alarmed, which nothing outside away mode exceeds.
+    # Floor of the learned knock threshold; cap on what its model extrapolates (gaps the
+    # household really has go up to the ceiling); the absolute ceiling from the last sign of
+    # life to a person being alarmed, which nothing outside away mode exceeds.
     min_gap_h: float = 2.0
     max_gap_h: float = 16.0
     ceiling_h: float = 24.0

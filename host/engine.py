@@ -255,8 +255,11 @@ class Engine(BulbInputs, PeopleInputs):
         knock = cache[2 * bucket]
         if knock != knock:  # NaN: learning changed this window since it was worked out
             cfg = self.config
-            knock, urgent = st.routine.thresholds(bucket, (cfg.tail_knock, cfg.tail_urgent), cfg)
-            knock = min(max(knock, self._min_gap), cfg.max_gap_h * 3600)
+            # The knock's model is capped at max_gap_h; the gaps seen and the urgent level
+            # are bounded by the ceiling only.
+            knock, urgent = st.routine.thresholds(bucket, (cfg.tail_knock, cfg.tail_urgent), cfg,
+                                                  (cfg.max_gap_h, math.inf))
+            knock = min(max(knock, self._min_gap), self._ceiling - self._knock_s)
             urgent = min(max(urgent, knock), self._ceiling - self._knock_s)
             # Whole seconds, rounded up: float32 holds them exactly, and a knock never comes
             # a hair before the stated rarity.

@@ -60,11 +60,19 @@ def _last_reached(hist: array, i0: int, i1: int, i2: int, below: int, least: flo
     return lo
 
 
-def _gap_s(p: float, mu: float, sigma: float, k: int, cfg: EngineConfig) -> float:
+def _gap_s(p: float, mu: float, sigma: float, k: int, cfg: EngineConfig,
+           cap_h: float = math.inf) -> float:
     """The threshold (seconds) for a tail that is p gaps of this window: the longer of what
-    the log-normal model allows and the edge past the last one reached often enough (k)."""
+    the log-normal model allows (at most cap_h) and the edge past the last one reached often
+    enough (k).
+
+    Only the model's extrapolation is capped: gaps this household really has are never judged
+    improbable, or a bulb that daylight leaves unused until evening would be knocked every
+    afternoon (the engine's ceiling still bounds the result)."""
     # p >= 1: gaps here are so frequent that any length is expected daily.
     model_h = cfg.learn_gap_h if p >= 1 else math.exp(mu + sigma * _NORMAL.inv_cdf(1 - p))
+    if model_h > cap_h:
+        model_h = cap_h
     seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
     return max(model_h, seen_h) * 3600
 
@@ -229,8 +237,10 @@ class Routine:
                           (dt * 24 + (hour + 1) % 24) * NB, NB, tail * (days + cfg.prior_days))
         return _gap_s(tail / per_day, mu, sigma, k, cfg)
 
-    def thresholds(self, bucket: int, tails: tuple[float, ...], cfg: EngineConfig) -> list:
-        """threshold() for several tails at once, sharing the window's sums."""
+    def thresholds(self, bucket: int, tails: tuple[float, ...], cfg: EngineConfig,
+                   caps_h: tuple[float, ...] | None = None) -> list:
+        """threshold() for several tails at once, sharing the window's sums; caps_h, one per
+        tail, caps what the model extrapolates (not the gaps seen)."""
         per_day, mu, sigma, days = self._window(bucket, cfg)
         dt, hour = divmod(bucket, 24)
         hist = self.hist
@@ -241,13 +251,14 @@ class Routine:
         # The highest edge gaps in this window reached often enough to matter for any tail.
         top = _last_reached(hist, i0, i1, i2, NB, min(tails) * denom)
         out = []
-        for tail in tails:
+        for i, tail in enumerate(tails):
             # The first edge at or beyond which the gaps actually seen are rare enough.
             allowed = tail * denom
             k = top
             if k >= 0 and hist[i0 + k] + hist[i1 + k] + hist[i2 + k] < allowed:
                 k = _last_reached(hist, i0, i1, i2, k, allowed)
-            out.append(_gap_s(tail / per_day, mu, sigma, k, cfg))
+            out.append(_gap_s(tail / per_day, mu, sigma, k, cfg,
+                              math.inf if caps_h is None else caps_h[i]))
         return out
 
     def stuck_threshold(self, cfg: EngineConfig) -> float:
