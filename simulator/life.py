@@ -180,20 +180,21 @@ def plan(rates: LifeRates, rng: random.Random, start: float, end: float,
         life.guests.append((begin, begin + length * DAY))
     first = times(rates.emergencies_per_year)
     if first:
-        when = _choose(rng, rates.emergency_times)
+        when = choose(rng, rates.emergency_times)
         lo, hi = _HOURS[when]
         t = at_local(first[0], rng.uniform(lo, hi))
         away = life.away(t)
         if away is not None:
             t = away.end + DAY  # at home again by then; the same hour a day after the return
         if t < end:
-            kind = _choose(rng, rates.emergency_kinds)
+            kind = choose(rng, rates.emergency_kinds)
             in_bathroom = kind != "death" and rng.random() < rates.in_bathroom[when]
             life.emergency = Emergency(t, kind, when, in_bathroom)
     return life
 
 
-def _choose(rng: random.Random, shares: dict[str, float]) -> str:
+def choose(rng: random.Random, shares: dict[str, float]) -> str:
+    """One name, drawn with the given shares (they need not add up to 1)."""
     x = rng.random() * sum(shares.values())
     for name, share in shares.items():
         x -= share

@@ -51,9 +51,9 @@ class World:
             return s.stream(index, purpose)
 
         who = stream("who")
-        self.persona = _choose(who, {p.name: p.weight for p in s.personas})
+        self.persona = life.choose(who, {p.name: p.weight for p in s.personas})
         persona = next(p for p in s.personas if p.name == self.persona)
-        self.room = _choose(who, s.bulbs)
+        self.room = life.choose(who, s.bulbs)
         self.mode = MAINS if who.random() < s.network.mains else SWITCHED
         self.neighbourhood = who.randrange(s.neighbourhoods)
 
@@ -224,15 +224,6 @@ def thin(events: list[tuple[float, Event]], gap: float) -> list[tuple[float, Eve
 
 def _arrival(item: tuple[float, Event]) -> float:
     return item[0]
-
-
-def _choose(rng: random.Random, shares: dict[str, float]) -> str:
-    x = rng.random() * sum(shares.values())
-    for name, share in shares.items():
-        x -= share
-        if x < 0:
-            return name
-    return name
 
 
 @lru_cache(maxsize=16)
