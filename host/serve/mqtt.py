@@ -5,15 +5,21 @@ broker keeps the host's messages while it is away. manual_ack=True: paho does no
 message when the callback returns; the service acks it after the batch holding it is committed.
 A message not acked when the connection (or the process) dies is delivered again.
 
-The network thread only queues what arrives. Each message carries the number of the connection
-it came on: after a reconnect the broker may reuse packet ids, so an ack for a message of an
-older connection is not sent (the broker delivers that message again, and the store knows it).
+paho's network loop runs in the service's own thread (`poll`), not in a thread of its own: a
+second thread would only queue messages, and handing each one over (a queue, a wake-up byte per
+ack, the interpreter lock passed back and forth) cost more than reading them. Each message
+carries the number of the connection it came on: after a reconnect the broker may reuse packet
+ids, so an ack for a message of an older connection is not sent (the broker delivers that
+message again, and the store knows it). Packets to the broker are queued and written together
+(paho's hooks for an outside event loop), a batch's acks in one TCP segment where the system
+allows it (TCP_CORK).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import select
+import socket
 import ssl
 import threading
 import time
@@ -26,19 +32,51 @@ from host.serve.config import MqttConfig
 from host.serve.ingest import Inbound
 
 log = logging.getLogger("anbu.mqtt")
+READ_CHUNK = 65536
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.2, 10.0
+_CORK = getattr(socket, "TCP_CORK", None)  # Linux: a batch's acks leave in one segment
+
+
+class _Client(mqtt.Client):
+    """paho reads each packet with three recv calls (type, length, body) after a select; this
+    reads what the socket holds in one call and hands it out in the sizes paho asks for.
+
+    _sock_recv is private: it is paho 2.2's only read from the socket; check a new version."""
+
+    _buf: bytes = b""
+    _pos = 0
+    _buf_sock: object = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._buf_sock is not self._sock:  # a new connection: nothing of the old one is kept
+            self._buf, self._pos, self._buf_sock = b"", 0, self._sock
+        if self._pos >= len(self._buf):
+            data = super()._sock_recv(READ_CHUNK)
+            if len(data) <= bufsize:
+                return data
+            self._buf, self._pos = data, 0
+        start = self._pos
+        self._pos = start + bufsize
+        return self._buf[start:self._pos]
+
+    def buffered(self) -> bool:
+        """Bytes read from the socket that paho has not taken yet."""
+        return self._buf_sock is self._sock and self._pos < len(self._buf)
 
 
 class Link:
-    def __init__(self, cfg: MqttConfig, inbox: queue.SimpleQueue,
-                 on_ready: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, cfg: MqttConfig, on_ready: Callable[[bool], None] | None = None) -> None:
         self.cfg = cfg
-        self.inbox = inbox
         self.on_ready = on_ready  # True once subscribed, False when the connection drops
         self.generation = 0
         self.ready = threading.Event()
         self.stopping = False
         self.session_present = False
-        client = self.client = mqtt.Client(
+        self.received: list[Inbound] = []  # read from the socket, not yet taken by the service
+        self._retry_at = 0.0
+        self._retry_s = RECONNECT_MIN_S
+        self._started = False
+        client = self.client = _Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             clean_session=False,
@@ -46,7 +84,6 @@ class Link:
             manual_ack=True,
         )
         client.max_queued_messages_set(0)  # commands published while away wait, unbounded
-        client.reconnect_delay_set(0.2, 10)
         password = cfg.password()
         if cfg.username or password is not None:
             client.username_pw_set(cfg.username or None, password)
@@ -56,21 +93,106 @@ class Link:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # paho's hook for an outside event loop: packets are queued, not each written at once;
+        # poll, ack and publish write them (a batch's acks in one go).
+        client.on_socket_register_write = _nothing
 
     def start(self) -> None:
+        """Connect on the first poll (and again, backing off, whenever the connection drops)."""
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
-        self.client.loop_start()
+        self._started = True
 
     def stop(self) -> None:
-        """Disconnect in order (the session stays at the broker) and stop the network thread."""
+        """Disconnect in order (the session stays at the broker)."""
         self.stopping = True
-        try:
-            self.client.disconnect()
-        finally:
-            self.client.loop_stop()
+        if self.client.socket() is not None:
+            self.client.disconnect()  # written at once; paho closes the socket after it
+            self.client.loop_write()
         self.ready.clear()
 
-    # paho's network thread
+    # the service's thread
+
+    def poll(self, timeout: float, limit: int) -> list[Inbound]:
+        """Messages the broker sent, at most `limit`, waiting up to `timeout` for the first;
+        also keeps the connection alive, writes what is queued and reconnects when it dropped."""
+        client = self.client
+        sock = client.socket()
+        if sock is None:
+            if self._started and not self.stopping:
+                self._reconnect(timeout)
+            elif timeout > 0:
+                time.sleep(timeout)
+            return self.take(limit)
+        if not self.received and not client.buffered() and not _pending(sock):
+            wlist = [sock] if client.want_write() else []
+            try:
+                readable, writable, _ = select.select([sock], wlist, [], timeout)
+            except (OSError, ValueError):
+                readable, writable = [sock], []  # paho's read finds out what is wrong
+            if writable:
+                client.loop_write()
+            if not readable:
+                client.loop_misc()
+                return self.take(limit)
+        while len(self.received) < limit and client.socket() is sock:
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                break
+            if not client.buffered() and not _pending(sock) and not _readable(sock):
+                break
+        if client.socket() is not None:
+            if client.want_write():
+                client.loop_write()
+            client.loop_misc()
+        return self.take(limit)
+
+    def take(self, limit: int) -> list[Inbound]:
+        """Messages already read, without touching the socket."""
+        got = self.received
+        if len(got) <= limit:
+            self.received = []
+            return got
+        self.received = got[limit:]
+        return got[:limit]
+
+    def _reconnect(self, timeout: float) -> None:
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, timeout))
+            return
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, RECONNECT_MAX_S)  # until a CONNACK resets it
+        try:
+            self.client.reconnect()
+        except (OSError, ValueError) as e:
+            log.debug("could not connect to the broker: %s", e)
+
+    def ack(self, messages: Iterable[Inbound]) -> int:
+        """PUBACK each stored message of the current connection; returns how many."""
+        generation, sent, client = self.generation, 0, self.client
+        sock = client.socket()
+        cork = _CORK is not None and sock is not None and not isinstance(sock, ssl.SSLSocket)
+        if cork:
+            sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
+        try:
+            for m in messages:
+                if m.qos and m.generation == generation:
+                    client.ack(m.mid, m.qos)
+                    sent += 1
+            client.loop_write()
+        finally:
+            if cork and client.socket() is sock:
+                sock.setsockopt(socket.IPPROTO_TCP, _CORK, 0)
+        return sent
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """QoS 1, not retained; paho keeps it until the broker has it, across reconnects."""
+        info = self.client.publish(topic, payload, qos=1)
+        self.client.loop_write()
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.error("could not queue a command to %s: %s", topic, mqtt.error_string(info.rc),
+                      extra={"fields": {"event": "publish_failed", "topic": topic}})
+
+    # paho's callbacks (in poll, so in the service's thread)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -78,6 +200,7 @@ class Link:
                       extra={"fields": {"event": "mqtt_refused", "reason": str(reason_code)}})
             return
         self.generation += 1
+        self._retry_s = RECONNECT_MIN_S
         self.session_present = bool(flags.session_present)
         log.info("connected to %s:%d (session %s)", self.cfg.host, self.cfg.port,
                  "resumed" if self.session_present else "new",
@@ -102,27 +225,26 @@ class Link:
             log.log(logging.INFO if self.stopping else logging.WARNING,
                     "disconnected from the broker: %s", reason_code,
                     extra={"fields": {"event": "mqtt_disconnected", "reason": str(reason_code)}})
+        self._retry_at = time.monotonic() + self._retry_s
         if self.on_ready is not None:
             self.on_ready(False)
 
     def _on_message(self, client, userdata, msg) -> None:
-        self.inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
-                               bool(msg.retain), time.time(), self.generation))
+        self.received.append(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
+                                     bool(msg.retain), time.time(), self.generation))
 
-    # the service's thread
 
-    def ack(self, messages: Iterable[Inbound]) -> int:
-        """PUBACK each stored message of the current connection; returns how many."""
-        generation, sent = self.generation, 0
-        for m in messages:
-            if m.qos and m.generation == generation:
-                self.client.ack(m.mid, m.qos)
-                sent += 1
-        return sent
+def _pending(sock) -> bool:
+    """TLS: bytes decrypted and waiting, which select does not see."""
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """QoS 1, not retained; paho keeps it until the broker has it, across reconnects."""
-        info = self.client.publish(topic, payload, qos=1)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.error("could not queue a command to %s: %s", topic, mqtt.error_string(info.rc),
-                      extra={"fields": {"event": "publish_failed", "topic": topic}})
+
+def _readable(sock) -> bool:
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
+
+
+def _nothing(*args) -> None:
+    """poll asks paho whether it has something to write (want_write) instead."""

@@ -1,13 +1,14 @@
 """The live host: broker in, engine on the wall clock, store, bulbs and people out.
 
-One thread owns the engine and the database; paho's network thread only queues messages and
-uvicorn's thread only reads figures. The loop takes a batch of messages (up to batch_max, or
-what arrived within batch_wait_ms of the first), and in one transaction: stores the new events
-(duplicates found by the store), gives them and every timer that came due to the engine,
-journals those inputs, records the decisions and the commands they call for. After the commit
-it publishes the commands, hands the decisions to the notifier, and only then acknowledges the
-batch's messages to the broker. A crash at any point leaves every message the broker handed
-over either stored or still unacknowledged (so delivered again); docs/host.md says more.
+One thread owns the MQTT session (paho's network loop runs in it), the engine and the
+database; uvicorn's thread only reads figures. The loop takes a batch of messages (up to
+batch_max, or what arrived within batch_wait_ms of the first), and in one transaction: stores
+the new events (duplicates found by the store), gives them and every timer that came due to the
+engine, journals those inputs, records the decisions and the commands they call for. After the
+commit it publishes the commands, hands the decisions to the notifier, and only then
+acknowledges the batch's messages to the broker. A crash at any point leaves every message the
+broker handed over either stored or still unacknowledged (so delivered again); docs/host.md says
+more.
 
 Timers run only while the broker is heard: after (re)connecting, the broker first delivers what
 queued up while the host was away, and judging a silence before that backlog is in would knock
@@ -18,7 +19,6 @@ settle_ms (at most settle_max_s). While disconnected, nothing is judged and /hea
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import Counter
@@ -74,8 +74,7 @@ class Service:
         self.memory = state.Memory(self.engine, self.store)
         self.timers = Timers()
         self.knocks = Knocks(self._bulbs, cfg.ingest.ack_timeout_s)
-        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
-        self.link = Link(cfg.mqtt, self.inbox, self._on_ready)
+        self.link = Link(cfg.mqtt, self._on_ready)
         self.notifier = notifier if notifier is not None else from_config(
             cfg.notify, self.store, self.metrics.count)
         self.observe = observe
@@ -191,21 +190,12 @@ class Service:
             log.info("stopped", extra={"fields": {"event": "stopped"}})
 
     def _drain(self) -> None:
-        left = self.inbox.qsize()
-        while left > 0:
-            batch = []
-            while left > 0 and len(batch) < self.cfg.ingest.batch_max:
-                try:
-                    batch.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    left = 0
-                    break
-                left -= 1
-            if batch:
-                self.process(batch, time.time(), ticking=False)
+        """Store what was read from the broker; what is still in the socket comes again."""
+        while batch := self.link.take(self.cfg.ingest.batch_max):
+            self.process(batch, time.time(), ticking=False)
 
     def _on_ready(self, ready: bool) -> None:
-        """From the MQTT thread: subscribed (True) or the connection dropped (False)."""
+        """From the MQTT session: subscribed (True) or the connection dropped (False)."""
         self._connected_at = time.monotonic() if ready else None
         self.metrics.connected.set(1 if ready else 0)
 
@@ -235,24 +225,17 @@ class Service:
         return min(times, default=None)
 
     def _collect(self, timeout: float) -> list[Inbound]:
-        try:
-            first = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
-        except queue.Empty:
-            return []
-        batch = [first]
         limit = self.cfg.ingest.batch_max
+        batch = self.link.poll(timeout, limit)
+        if not batch:
+            return batch
         until = time.monotonic() + self.cfg.ingest.batch_wait_ms / 1000
         while len(batch) < limit:
-            try:
-                batch.append(self.inbox.get_nowait())
-            except queue.Empty:
-                left = until - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(self.inbox.get(timeout=left))
-                except queue.Empty:
-                    break
+            left = until - time.monotonic()
+            more = self.link.poll(max(left, 0.0), limit - len(batch))
+            batch += more
+            if not more and left <= 0:
+                break
         self._last_message = time.monotonic()
         return batch
 
@@ -449,7 +432,7 @@ class Service:
         m = self.metrics
         m.batch_seconds.observe(seconds)
         m.batch_size.observe(len(batch))
-        m.queue.set(self.inbox.qsize())
+        m.queue.set(len(self.link.received))
         m.journal.set(self.memory.pending)
         for channel, n in Counter(msg.topic[msg.topic.rfind("/") + 1:][:8]
                                   for msg in batch).items():
@@ -522,7 +505,7 @@ class Service:
             "mqtt": {"connected": connected, "client_id": self.cfg.mqtt.client_id},
             "timers_running": self._ticking,
             "loop_age_s": round(loop_age, 3),
-            "ingest": {"queue": self.inbox.qsize(), "batches": self.batches,
+            "ingest": {"queue": len(self.link.received), "batches": self.batches,
                        "last_batch_at": self.last_batch_at},
             "engine": {"households": len(self.statuses), "replayed_at_start": self.replayed,
                        "journal_inputs": self.memory.pending},

@@ -203,19 +203,25 @@ class ServeMixin:
 
 
 def _input_row(index: int, item: object) -> tuple:
+    """Check one journal entry; the words of an error are put together only for an error."""
     if not isinstance(item, EngineInput) or not isinstance(item.event, Event):
         raise StoreError(f"engine input {index}: expected EngineInput, got {item!r}")
-    event = item.event
-    where = f"engine input {index} ({event.household!r}, {event.kind!r}): "
-    if not (_is_number(item.now) and _is_number(event.time)):
-        raise StoreError(f"{where}now and time must be finite UTC seconds")
-    if not isinstance(event.household, str) or not isinstance(event.kind, str):
-        raise StoreError(f"{where}household and kind must be strings")
-    try:
-        detail = None if event.detail is None else json.dumps(event.detail, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise StoreError(f"{where}detail is not JSON-able: {e}") from e
-    return (item.now, event.household, event.time, event.kind, event.device, detail)
+    now, event = item.now, item.event
+    household, t, kind, device, detail = event
+    if not (_is_number(now) and _is_number(t)):
+        raise StoreError(f"{_where(index, event)}now and time must be finite UTC seconds")
+    if not isinstance(household, str) or not isinstance(kind, str):
+        raise StoreError(f"{_where(index, event)}household and kind must be strings")
+    if detail is not None:
+        try:
+            detail = json.dumps(detail, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise StoreError(f"{_where(index, event)}detail is not JSON-able: {e}") from e
+    return (now, household, t, kind, device, detail)
+
+
+def _where(index: int, event: Event) -> str:
+    return f"engine input {index} ({event.household!r}, {event.kind!r}): "
 
 
 def _command(row: tuple) -> Command:
@@ -224,6 +230,8 @@ def _command(row: tuple) -> Command:
 
 
 def _is_number(value: object) -> bool:
+    if type(value) is float:  # the usual case, quickly: inf - inf and nan - nan are nan
+        return value - value == 0.0
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
