@@ -105,10 +105,12 @@ class FakeBulb:
     def _publish(self, channel: str, body: dict, retain: bool = False,
                  wait: bool = True) -> mqtt.MQTTMessageInfo:
         payload = json.dumps({"v": 1, "d": self.device, **body}, separators=(",", ":"))
+        # Counted before, published after the lock: paho calls _on_publish from its network
+        # thread holding its own lock, so holding ours across publish() can deadlock.
         with self.lock:
             self.qos1_sent += p.QOS[channel]
-            info = self.client.publish(p.topic_for(self.device, channel), payload,
-                                       qos=p.QOS[channel], retain=retain)
+        info = self.client.publish(p.topic_for(self.device, channel), payload,
+                                   qos=p.QOS[channel], retain=retain)
         if wait:
             info.wait_for_publish(10)
         return info
@@ -162,8 +164,8 @@ class FakeBulb:
         return wait_until(lambda: (self.received(c) or [None])[-1], timeout, f"a {c} command")
 
     def close(self) -> None:
+        self.client.disconnect()  # first, so the network thread sends it and ends promptly
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _time(t: float | None) -> dict:
