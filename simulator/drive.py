@@ -17,20 +17,24 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from host.events import Event
 from host.replay import Rule
 
 # A rule asking to be woken this many times at one instant is stuck: stop with an error.
 _MAX_TICKS_AT_ONE_INSTANT = 1000
+# After the host reconnects, timers wait for the broker's backlog: the inbox quiet for this
+# long (host.serve's ingest.settle_ms default; the simulated backlog arrives at once).
+SETTLE_S = 1.0
 
 
 class Driver:
     """One household, one rule. `people.respond(action)` returns [(at, Event or step)]; a step
     is called with the time and returns more of the same. Stops once `people.found` is set."""
 
-    def __init__(self, rule: Rule, household: str, people=None) -> None:
+    def __init__(self, rule: Rule, household: str, people=None,
+                 paused: Sequence[tuple[float, float]] = ()) -> None:
         self.rule = rule
         self.household = household
         self.people = people
@@ -42,6 +46,10 @@ class Driver:
         self._queue: list[tuple[float, int, object]] = []  # people's replies and steps
         self._seq = 0
         self._spins = 0
+        # The host's own outages (its link to the broker down): the live host runs no timer
+        # while disconnected and waits for the backlog after (host.serve), so a wake-up
+        # falling in one comes at its end, plus the settle time.
+        self._paused = sorted(paused)
 
     @property
     def stopped(self) -> bool:
@@ -95,7 +103,12 @@ class Driver:
 
     def _decided(self, decision) -> None:
         actions, wake = decision
-        self.wake = wake if wake is None or wake >= self.now else self.now
+        if wake is not None:
+            if wake < self.now:
+                wake = self.now
+            if self._paused:
+                wake = self._resumed(wake)
+        self.wake = wake
         if not actions:
             return
         if self.actions is not None:
@@ -104,6 +117,15 @@ class Driver:
         if people is not None:
             for action in actions:
                 self._queue_replies(people.respond(action))
+
+    def _resumed(self, wake: float) -> float:
+        """`wake`, or the end of the host outage it falls in plus the settle time."""
+        for start, end in self._paused:
+            if start > wake:
+                break
+            if wake < end:
+                wake = end + SETTLE_S
+        return wake
 
     def _queue_replies(self, replies: list[tuple[float, Event | Callable]]) -> None:
         for at, item in replies:

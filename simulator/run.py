@@ -75,7 +75,7 @@ def replay(scenario: Scenario, world: World, rule: str, events) -> tuple[Driver,
                   else make_baseline(rule, lambda _: tz))
     people_rng = scenario.stream(world.index, "people")
     people = Responders(rule, world, scenario.people, people_rng, engine)
-    driver = Driver(made, world.household, people)
+    driver = Driver(made, world.household, people, world.host_down)
     until = world.end if world.visit_found is None else min(world.visit_found, world.end)
     driver.run(events, until)
     return driver, people

@@ -85,6 +85,8 @@ class World:
         heard = network.hear(self.bulb, self.household, faults, self.start, self.end,
                              s.network, net)
         self.link = heard.link
+        # When the host could not hear anyone (a broker outage): it judges nothing then.
+        self.host_down = [(f.start, f.end) for f in faults if f.cause == network.BROKER]
         self.events = heard.events
         announced = [self._away_event(a, net) for a in self.life.absences
                      if a.announced and a.start < self._collapsed_or_end()]

@@ -9,7 +9,7 @@ from host.config import EngineConfig
 from host.engine import Engine
 from host.events import HEARTBEAT, MAINS, OFF, OFFLINE, ON, ONLINE, SWITCHED
 from simulator import scenario as scenarios
-from simulator.drive import Driver
+from simulator.drive import SETTLE_S, Driver
 from simulator.network import (
     BLINK,
     BROKER,
@@ -133,3 +133,18 @@ def test_mains_bulb_is_online_when_on_and_its_will_dates_the_switch_off():
     assert T0 + 103 <= on.time == on_at <= T0 + 108
     assert off.time == T0 + 400 and off_at == T0 + 400 + WILL_S
     assert h.link.reachable(T0 + 200) and not h.link.reachable(T0 + 700)
+
+
+def test_a_host_that_pauses_while_the_broker_is_down_judges_nothing_until_it_is_back():
+    # The live host runs no timer while disconnected and waits for the backlog after.
+    start, end = T0 + 86400 + 1234, T0 + 86400 + 6 * H
+    h = heard(bulb(every=1800), [Outage(start, end, BROKER)])
+    engine = Engine(EngineConfig(), tz_of=lambda _: SEOUL)
+    driver = Driver(engine, "hh", paused=[(start, end)])
+    driver.actions = []
+    driver.run(h.events, T0 + 3 * 86400)
+    assert not [a for a in driver.actions if start <= a.time < end]
+    # It judges again once back and settled; the bulbs reconnect with their own backoff, so a
+    # silence of more than three heartbeats still opens a device case until they are back.
+    opened = [a for a in driver.actions if type(a).__name__ == "CaseOpened"]
+    assert [a.time for a in opened if a.kind == "device"] == [end + SETTLE_S]
