@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from tools.subprocesses import stop
+
 START_TIMEOUT_S = 10.0
 
 
@@ -93,12 +95,7 @@ class VirtualBulb:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
+                stop(self.proc)
         self.proc = None
 
     def log_text(self) -> str:
