@@ -31,7 +31,7 @@ from host.decisions import Decision, Reason
 from host.household import NEVER, DeviceState, HouseholdState
 from host.localtime import LocalClock
 from host.people import PeopleInputs
-from host.routine import bucket_of
+from host.routine import BUCKETS, bucket_of
 
 SEOUL = ZoneInfo("Asia/Seoul")
 EARLIEST = ev.EARLIEST
@@ -72,6 +72,15 @@ class Engine(BulbInputs, PeopleInputs):
 
     def households(self) -> Iterable[str]:
         return self._states.keys()
+
+    def knock_after(self, household: str) -> list[float] | None:
+        """Seconds of quiet after which a silence starting in each routine bucket (local hour,
+        weekday then weekend: routine.bucket_of) knocks: the routine as the engine applies it,
+        for people to read next to the day's activity. None for a household never heard of."""
+        st = self._states.get(household)
+        if st is None:
+            return None
+        return [self._gaps(st, bucket)[0] for bucket in range(BUCKETS)]
 
     def restore(self, state: HouseholdState) -> None:
         """Take back a household's state saved earlier: the live host's restart (host.serve.state).
