@@ -125,6 +125,8 @@ class Reader:
         self.will_delay_s = will_delay_s
         self.status: dict[str, tuple[int, str]] = {}  # device -> (boot, online/offline)
         self.heard: dict[str, float] = {}  # device -> when anything was last heard from it
+        # device -> (received at, its latest heartbeat): telemetry for the dashboard only
+        self.telemetry: dict[str, tuple[float, p.HeartbeatMsg]] = {}
 
     def remember(self, device: str, boot: int | None, online: bool, heard: float) -> None:
         """Seed what a restart would otherwise forget (from the engine's restored state)."""
@@ -161,6 +163,7 @@ class Reader:
             return ToStore(self._event(device, decoded, at))
         if channel == p.HB:
             self._heard(device_id, at)
+            self.telemetry[device_id] = (at, decoded)
             t = p.sent_at(decoded, at)
             return ToEngine(Event(household, t, ev.HEARTBEAT, device_id))
         if channel == p.ACK:

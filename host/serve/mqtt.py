@@ -17,6 +17,7 @@ allows it (TCP_CORK).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -76,6 +77,10 @@ class Link:
         self._retry_at = 0.0
         self._retry_s = RECONNECT_MIN_S
         self._started = False
+        # Another thread (the dashboard's) wakes the loop early to act at once on a person's
+        # request rather than at the end of the loop's wait. Made by start, closed by stop.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         client = self.client = _Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
@@ -100,6 +105,9 @@ class Link:
     def start(self) -> None:
         """Connect on the first poll (and again, backing off, whenever the connection drops)."""
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._started = True
 
     def stop(self) -> None:
@@ -109,6 +117,32 @@ class Link:
             self.client.disconnect()  # written at once; paho closes the socket after it
             self.client.loop_write()
         self.ready.clear()
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
+
+    def wakeup(self) -> None:
+        """Make a poll waiting in this moment return now (safe from any thread)."""
+        # OSError: full (a wakeup is pending anyway) or closed (stopping)
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: not started
+            self._wake_w.send(b"!")  # type: ignore[union-attr]
+
+    def _woken(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(64):  # type: ignore[union-attr]
+                pass
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep, unless woken."""
+        if self._wake_r is None:
+            time.sleep(seconds)
+            return
+        try:
+            readable, _, _ = select.select([self._wake_r], [], [], seconds)
+        except (OSError, ValueError):
+            return
+        if readable:
+            self._woken()
 
     # the service's thread
 
@@ -121,17 +155,20 @@ class Link:
             if self._started and not self.stopping:
                 self._reconnect(timeout)
             elif timeout > 0:
-                time.sleep(timeout)
+                self._nap(timeout)
             return self.take(limit)
         if not self.received and not client.buffered() and not _pending(sock):
             wlist = [sock] if client.want_write() else []
             try:
-                readable, writable, _ = select.select([sock], wlist, [], timeout)
+                wake = [self._wake_r] if self._wake_r is not None else []
+                readable, writable, _ = select.select([sock, *wake], wlist, [], timeout)
             except (OSError, ValueError):
                 readable, writable = [sock], []  # paho's read finds out what is wrong
             if writable:
                 client.loop_write()
-            if not readable:
+            if wake and wake[0] in readable:
+                self._woken()
+            if sock not in readable:
                 client.loop_misc()
                 return self.take(limit)
         while len(self.received) < limit and client.socket() is sock:
@@ -157,7 +194,7 @@ class Link:
     def _reconnect(self, timeout: float) -> None:
         wait = self._retry_at - time.monotonic()
         if wait > 0:
-            time.sleep(min(wait, timeout))
+            self._nap(min(wait, timeout))
             return
         self._retry_at = time.monotonic() + self._retry_s
         self._retry_s = min(self._retry_s * 2, RECONNECT_MAX_S)  # until a CONNACK resets it

@@ -19,18 +19,22 @@ settle_ms (at most settle_max_s). While disconnected, nothing is judged and /hea
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from host import decisions as d
+from host.dashboard import reading
 from host.engine import Engine
 from host.events import Event
 from host.notify import Notifier, from_config
 from host.serve import state
 from host.serve.commands import Knocks, Outgoing
 from host.serve.config import ServeConfig
+from host.serve.desk import BOARD_EVERY_S, Board, Request, run_requests
 from host.serve.ingest import (
     Acked,
     Ignored,
@@ -83,6 +87,8 @@ class Service:
         self.unknown_devices: Counter[str] = Counter()
         self._unknown_lock = threading.Lock()  # /health reads it from the web thread
         self.statuses: dict[str, str] = {}  # household -> status, for the gauge
+        self.board = Board()  # the dashboard's rows (host.serve.desk)
+        self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._failed = False
         self._connected_at: float | None = None  # set by the MQTT thread when subscribed
@@ -141,6 +147,8 @@ class Service:
                 outgoing += self.knocks.on_action(action, item.now)
                 actions.append(action)
         self._resume_knocks()
+        self.board.load(self.store)
+        self.board.dirty.update(self.statuses)
         self._effects(outgoing, actions)
         self._effects_done, self._effects_marked = self.memory.last_input, effects_through
         if redo:
@@ -151,6 +159,7 @@ class Service:
                  extra={"fields": {"event": "restored", "households": len(self.statuses),
                                    "replayed": self.replayed}})
         self._gauges(force=True)
+        self.board.refresh(self.engine, self.store)
         web = self.cfg.web
         self.web = WebServer(app(self.health, self.metrics), web.host, web.port)
         self.web.start()
@@ -170,6 +179,7 @@ class Service:
     def shutdown(self) -> None:
         """Store what was received, save the engine, say goodbye to the broker, close."""
         self.phase = "stopping"
+        self._refuse_requests()
         try:
             if self.started.is_set() and not self._failed:
                 self._drain()
@@ -189,6 +199,16 @@ class Service:
             self.phase = "stopped"
             log.info("stopped", extra={"fields": {"event": "stopped"}})
 
+    def _refuse_requests(self) -> None:
+        """Requests the loop will not get to: their askers hear so now, not at a timeout."""
+        while True:
+            try:
+                req = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if req.future.set_running_or_notify_cancel():
+                req.future.set_exception(RuntimeError("the host is stopping"))
+
     def _drain(self) -> None:
         """Store what was read from the broker; what is still in the socket comes again."""
         while batch := self.link.take(self.cfg.ingest.batch_max):
@@ -206,11 +226,31 @@ class Service:
         now = time.time()
         self.loop_at = now
         self._settle()
+        people: list[Request] = []
+        run_requests(self._requests, people)
         due = self._ticking and self._next_due() is not None and self._next_due() <= now
-        if batch or due:
-            self.process(batch, now, ticking=self._ticking)
+        if batch or due or people:
+            self.process(batch, now, ticking=self._ticking, people=people)
+        if time.monotonic() - self.board.refreshed_at >= BOARD_EVERY_S:
+            self.board.refresh(self.engine, self.store)
         self._gauges()
         self._maybe_save(now)
+
+    def ask(self, fn: Callable[[], object]) -> Future:
+        """Run fn on the service's thread between batches (from any thread)."""
+        future: Future = Future()
+        self._requests.put(Request(future, fn=fn))
+        self.link.wakeup()
+        return future
+
+    def submit(self, event: Event) -> Future:
+        """A person's input (ack, dispatch, resolve, away): stored, journaled and decided in
+        the loop's next transaction. The future says None when the engine took it, else why
+        it refused (from any thread)."""
+        future: Future = Future()
+        self._requests.put(Request(future, event=event))
+        self.link.wakeup()
+        return future
 
     def _wait(self) -> float:
         wait = LOOP_MAX_WAIT_S
@@ -259,24 +299,27 @@ class Service:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def process(self, batch: list[Inbound], now: float, ticking: bool = True) -> None:
+    def process(self, batch: list[Inbound], now: float, ticking: bool = True,
+                people: list[Request] | None = None) -> None:
         """Store, decide and journal in one transaction; then act; then acknowledge."""
         started = time.perf_counter()
         inputs: list[EngineInput] = []
         actions: list = []
         outgoing: list[Outgoing] = []
         new_events: list[StoredEvent] = []
+        answers: list[tuple[Future, str | None]] = []
 
-        def feed(event: Event) -> None:
+        def feed(event: Event) -> d.Decision | None:
             try:
                 decision = self.engine.handle(event, now)
             except Exception:  # the engine never raises; if it ever does, one event pays
                 self.metrics.engine_errors.inc()
                 log.exception("engine failed on %r", event,
                               extra={"fields": {"event": "engine_error"}})
-                return
+                return None
             inputs.append(EngineInput(now, event))
             self._decided(event.household, decision, actions)
+            return decision
 
         with self.store.batch():
             if self._effects_done > self._effects_marked:
@@ -304,6 +347,8 @@ class Service:
                     self.metrics.ignored.labels(outcome.why).inc()
                 else:
                     self._reject(msg, outcome)
+            for req in people or ():
+                answers.append((req.future, self._person(req.event, now, feed, new_events)))
             if ticking:
                 self._timers(now, feed, inputs, actions, outgoing, new_events)
             for action in actions:
@@ -318,7 +363,26 @@ class Service:
         self._effects(outgoing, actions)
         self._effects_done = self.memory.last_input
         self.link.ack(batch)
+        for future, answer in answers:
+            if future.set_running_or_notify_cancel():
+                future.set_result(answer)
         self._after(batch, new_events, committed, time.perf_counter() - started)
+
+    def _person(self, event: Event | None, now: float,
+                feed: Callable[[Event], d.Decision | None],
+                new_events: list[StoredEvent]) -> str | None:
+        """A caseworker's input: kept with the household's events, then decided."""
+        assert event is not None
+        if self.engine.state(event.household) is None and event.household not in \
+                self.board.homes:
+            return f"unknown household {event.household!r}"
+        stored = StoredEvent.of(event, received_at=now)
+        if self._add_events([stored]) == [True]:
+            new_events.append(stored)
+        decision = feed(event)
+        if decision is None:
+            return "the engine failed on this input; see the host's log"
+        return reading.refused(decision)
 
     def _timers(self, now: float, feed: Callable[[Event], None], inputs: list[EngineInput],
                 actions: list, outgoing: list[Outgoing], new_events: list[StoredEvent]) -> None:
@@ -349,6 +413,7 @@ class Service:
 
     def _decided(self, household: str, decision: d.Decision, actions: list) -> None:
         self.timers.set(household, decision.wake_at)
+        self.board.dirty.add(household)
         for action in decision.actions:
             if type(action) is d.Rejected:
                 self.metrics.engine_rejected.labels(action.kind).inc()
@@ -419,6 +484,7 @@ class Service:
             self.metrics.actions.labels(type(action).__name__).inc()
             if type(action) is d.StatusChanged:
                 self.statuses[action.household] = action.status
+                self.board.status_at[action.household] = action.time
                 continue
             if type(action) is d.Knock:
                 log.info("knock for case %s", action.case_id,
