@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "device": ("tools.device", "flash, provision and look after bulbs (over mpremote)"),
     "broker": ("tools.broker_config", "write Mosquitto's conf, passwords and ACLs for the fleet"),
     "serve": ("host.serve.run", "the live host: MQTT ingest, the engine on the clock, alerts"),
+    "user": ("host.dashboard.user_cli", "the dashboard's accounts: add, list, unlock, passwd"),
 }
 
 

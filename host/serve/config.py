@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host.config import EngineConfig
+from host.dashboard.settings import DashboardConfig
 from host.protocol import HOST_CLIENT_PREFIX, KEEPALIVE_S, KNOCK_ACK_TIMEOUT_S
 
 EXAMPLE = Path(__file__).with_name("host.example.toml")
@@ -80,10 +81,12 @@ class ServeConfig:
     state: StateConfig = field(default_factory=StateConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     notify: dict = field(default_factory=dict)  # handed to host.notify.from_config as it is
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     log_level: str = "info"
 
 
-_TABLES = {"mqtt": MqttConfig, "ingest": IngestConfig, "web": WebConfig, "state": StateConfig}
+_TABLES = {"mqtt": MqttConfig, "ingest": IngestConfig, "web": WebConfig, "state": StateConfig,
+           "dashboard": DashboardConfig}
 _TOP = {"store", "engine", "notify", "log", *_TABLES}
 
 
@@ -150,7 +153,10 @@ def _section(data: dict, name: str, cls: type):
         if key not in known:
             raise ConfigError(f"{name}.{key}: unknown key; known: {known}")
         values[key] = _typed(f"{name}.{key}", value, getattr(defaults, key))
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # the table's own checks (DashboardConfig's) start with the key
+        raise ConfigError(f"{name}.{e}") from None
 
 
 def _typed(where: str, value: object, default: object) -> object:
@@ -161,10 +167,14 @@ def _typed(where: str, value: object, default: object) -> object:
     elif isinstance(default, float):
         ok = type(value) in (int, float) and value >= 0
         value = float(value) if ok else value
+    elif isinstance(default, tuple):  # a list of strings, e.g. dashboard.summary_to
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
     else:
         ok = isinstance(value, type(default))
     if not ok:
         kind = type(default).__name__ + (" >= 0" if type(default) in (int, float) else "")
+        kind = "a list of strings" if isinstance(default, tuple) else kind
         raise ConfigError(f"{where}: expected {kind}, got {value!r}")
     return value
 

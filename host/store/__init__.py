@@ -165,6 +165,49 @@ class Command(NamedTuple):
     failed_at: float | None = None
 
 
+# The dashboard (host.dashboard): its accounts, login sessions and audit log.
+ROLES = ("caseworker", "admin")
+LANGS = ("ko", "en")
+
+
+class UserRecord(NamedTuple):
+    """A dashboard account as stored: the password only as an argon2id hash (PHC string).
+
+    failures counts failed logins since failed_since, the start of the current window."""
+
+    name: str
+    role: str  # one of ROLES
+    display: str
+    password_hash: str
+    created_at: float
+    failures: int = 0
+    failed_since: float | None = None
+    locked_until: float | None = None
+    disabled: bool = False
+
+
+class WebSession(NamedTuple):
+    """A logged-in browser. Only the sha256 of its cookie's token is stored."""
+
+    token_hash: str  # sha256 of the token, hex
+    user: str
+    csrf: str  # what every form of this session must send back
+    created_at: float
+    seen_at: float
+    lang: str = "ko"  # one of LANGS
+
+
+class AuditEntry(NamedTuple):
+    """Who saw or did what. actor is a user name (for a failed login, the name tried) or "cli"."""
+
+    id: int | None  # set by the store, increasing
+    at: float
+    actor: str
+    action: str  # e.g. login, login_failed, lockout, logout, assign, view_household
+    target: str  # what it was done to: a case or household id, a user name; "" for none
+    detail: dict
+
+
 class Store(Protocol):
     """What the host, the simulator and the backtest need from a database.
 
@@ -298,6 +341,66 @@ class Store(Protocol):
 
     def revoke_device_credential(self, device_id: str) -> None:
         """Forget a bulb's credentials (stolen, retired): the next broker config shuts it out."""
+        ...
+
+    # The dashboard (host.dashboard)
+
+    def add_user(self, user: UserRecord) -> None:
+        """A new account; StoreError if the name is taken."""
+        ...
+
+    def user(self, name: str) -> UserRecord | None: ...
+
+    def users(self) -> list[UserRecord]: ...
+
+    def set_password_hash(self, name: str, password_hash: str) -> None: ...
+
+    def login_failed(
+        self, name: str, at: float, window_s: float, max_failures: int, lockout_s: float
+    ) -> UserRecord:
+        """Count a failed login in one transaction (so concurrent guesses all count): a new
+        window once the last one is over; the max_failures-th failure locks for lockout_s."""
+        ...
+
+    def reset_failures(self, name: str) -> None:
+        """A successful login or an unlock: no failures counted, no lock."""
+        ...
+
+    def add_web_session(self, session: WebSession) -> None: ...
+
+    def web_session(self, token_hash: str) -> WebSession | None: ...
+
+    def update_web_session(
+        self, token_hash: str, seen_at: float | None = None, lang: str | None = None
+    ) -> None: ...
+
+    def end_web_sessions(
+        self,
+        token_hash: str | None = None,
+        user: str | None = None,
+        seen_by: float | None = None,
+        created_by: float | None = None,
+    ) -> int:
+        """Delete the sessions that match any of the given conditions (seen_by, created_by:
+        last seen, made at or before that time); returns how many."""
+        ...
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append an entry (its id is ignored); returns the id it got."""
+        ...
+
+    def audit_entries(
+        self, limit: int = 200, before_id: int | None = None, actor: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; before_id pages back (ids below it), actor filters."""
+        ...
+
+    def assign_case(self, case_id: str, user: str, by: str, at: float) -> None:
+        """Give a case to a user (replacing any assignee) and write the audit entry for it."""
+        ...
+
+    def assignments(self, case_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """Case id -> assigned user name, for the given cases (None: every assigned case)."""
         ...
 
     def close(self) -> None: ...

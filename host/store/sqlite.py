@@ -29,6 +29,7 @@ from host.store import (
 )
 from host.store.migrate import MIGRATIONS, MigrationError, migrate
 from host.store.sqlite_credentials import CredentialsMixin
+from host.store.sqlite_dashboard import DashboardMixin
 from host.store.sqlite_notifications import NotificationsMixin
 from host.store.sqlite_serve import ServeMixin
 
@@ -49,7 +50,7 @@ _CHANGED_STATES = frozenset(
 _COMMON_FIELDS = ("household", "time", "case_id", "actor", "note")
 
 
-class SqliteStore(NotificationsMixin, ServeMixin, CredentialsMixin):
+class SqliteStore(NotificationsMixin, ServeMixin, CredentialsMixin, DashboardMixin):
     """`host.store.Store` on SQLite. path ":memory:" gives a private, throw-away database."""
 
     def __init__(self, path: str | os.PathLike = ":memory:", migrations: Traversable = MIGRATIONS):
