@@ -179,9 +179,10 @@ class Accounts:
         self.audit.record(tried, "login")
         return Session(token, _view(record, now), csrf, now, now, lang)
 
-    def session(self, token: str | None) -> Session | None:
+    def session(self, token: str | None, touch: bool = True) -> Session | None:
         """The session a cookie names, seen now; None if unknown, expired or its user is
-        disabled or gone."""
+        disabled or gone. touch=False for a page's own automatic refresh: an unattended
+        screen must still time out."""
         if not isinstance(token, str) or not token:
             return None
         key = token_hash(token)
@@ -198,6 +199,9 @@ class Accounts:
         ):
             self.store.end_web_sessions(token_hash=key)
             return None
+        if not touch:
+            return Session(token, _view(record, now), stored.csrf, stored.created_at,
+                           stored.seen_at, stored.lang)
         self.store.update_web_session(key, seen_at=now)
         return Session(token, _view(record, now), stored.csrf, stored.created_at, now, stored.lang)
 

@@ -275,6 +275,15 @@ def test_a_session_ends_after_session_idle_s_without_a_request(accounts, clock, 
     assert store.web_session(hashlib.sha256(session.token.encode()).hexdigest()) is None
 
 
+def test_an_automatic_refresh_does_not_keep_a_session_alive(accounts, clock):
+    idle = accounts.settings.session_idle_s
+    session = accounts.login("kim", PASSWORD)
+    clock.now += idle - 1
+    assert accounts.session(session.token, touch=False) is not None
+    clock.now += 1
+    assert accounts.session(session.token, touch=False) is None
+
+
 def test_a_session_ends_session_max_s_after_login_however_busy(accounts, clock):
     limit = accounts.settings.session_max_s
     session = accounts.login("kim", PASSWORD)
