@@ -25,16 +25,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from host import decisions as d
-from host.dashboard import reading
+from host.dashboard import reading, summary
 from host.engine import Engine
 from host.events import Event
 from host.notify import Notifier, from_config
 from host.serve import state
 from host.serve.commands import Knocks, Outgoing
 from host.serve.config import ServeConfig
-from host.serve.desk import BOARD_EVERY_S, Board, Request, run_requests
+from host.serve.desk import BOARD_EVERY_S, Board, Request, ServiceDesk, run_requests
 from host.serve.ingest import (
     Acked,
     Ignored,
@@ -53,10 +55,15 @@ from host.serve.web import WebServer, app
 from host.store import TICK, EngineInput, Store, StoredEvent, StoreError
 from host.store.sqlite import SqliteStore
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 log = logging.getLogger("anbu.serve")
 GAUGE_EVERY_S = 5.0
 LOOP_MAX_WAIT_S = 0.5  # the loop looks at its clock (stop, settle, saves) at least this often
 EFFECTS_THROUGH = "effects_through"
+SUMMARY_DAY = "summary_day"  # the last local day whose summary was e-mailed (ordinal)
+SUMMARY_CHECK_S = 30.0
 
 
 class Service:
@@ -84,6 +91,9 @@ class Service:
         self.observe = observe
         self.rejects = RejectLog()
         self.web: WebServer | None = None
+        self.web_store: Store | None = None
+        self._mail = None  # the SMTP channel the daily summary goes out on
+        self._summary_at: float | None = None
         self.unknown_devices: Counter[str] = Counter()
         self._unknown_lock = threading.Lock()  # /health reads it from the web thread
         self.statuses: dict[str, str] = {}  # household -> status, for the gauge
@@ -161,11 +171,56 @@ class Service:
         self._gauges(force=True)
         self.board.refresh(self.engine, self.store)
         web = self.cfg.web
-        self.web = WebServer(app(self.health, self.metrics), web.host, web.port)
+        self.web = WebServer(app(self.health, self.metrics, self._dashboard()), web.host,
+                             web.port)
         self.web.start()
         self.link.start()
         self.phase = "running"
         self.started.set()
+
+    def _dashboard(self) -> Starlette | None:
+        """The caseworkers' pages, on their own database connection (WAL: reading them never
+        waits for ingest's transactions)."""
+        if not self.cfg.dashboard.enabled:
+            return None
+        from host.dashboard.app import dashboard  # the web stack only where it is served
+
+        self.web_store = SqliteStore(self.cfg.database)
+        self._mail = summary.smtp_channel(self.cfg.notify)
+        return dashboard(self.web_store, ServiceDesk(self, self.web_store), self.cfg.dashboard,
+                         notify_email=self._mail)
+
+    def _daily_summary(self, now: float) -> None:
+        """E-mail yesterday's summary once its hour has come (also after a restart that
+        missed it); sent from a thread of its own, so a slow mail server holds up nothing."""
+        cfg = self.cfg.dashboard
+        if (self.web_store is None or self._mail is None or not cfg.summary_to
+                or not cfg.summary_at or time.monotonic() < (self._summary_at or 0.0)):
+            return
+        self._summary_at = time.monotonic() + SUMMARY_CHECK_S
+        tz = summary.PAGE_TZ
+        today = datetime.fromtimestamp(now, tz).date()
+        due = summary.next_summary_at(cfg.summary_at, datetime.combine(
+            today, datetime.min.time(), tz).timestamp())
+        yesterday = (today - timedelta(days=1)).toordinal()
+        store = self.web_store
+        if due is None or now < due or (store.mark(SUMMARY_DAY) or 0) >= yesterday:
+            return
+        store.set_mark(SUMMARY_DAY, yesterday)  # once, even if the host restarts mid-send
+        rows, mail = self.board.published, self._mail
+
+        def send() -> None:
+            try:
+                day = summary.send_previous_day(store, rows, mail, cfg.summary_to,
+                                                cfg.summary_from, now, cfg.default_lang)
+                log.info("daily summary for %s e-mailed", day,
+                         extra={"fields": {"event": "summary_sent", "day": str(day)}})
+            except Exception as e:
+                self.metrics.count("notification_failures", "summary")
+                log.error("daily summary not sent: %s", e,
+                          extra={"fields": {"event": "summary_failed"}})
+
+        threading.Thread(target=send, name="anbu-summary", daemon=True).start()
 
     def _resume_knocks(self) -> None:
         """Knocks running when the host stopped: their commands and acks from the store."""
@@ -187,9 +242,10 @@ class Service:
         except Exception:
             log.exception("shutdown: could not finish storing; the broker delivers it again")
         finally:
+            web_store = self.web_store.close if self.web_store else None
             for what, close in (("mqtt", self.link.stop), ("notifier", self.notifier.close),
                                 ("web", self.web.stop if self.web else None),
-                                ("store", self.store.close)):
+                                ("web store", web_store), ("store", self.store.close)):
                 if close is None:
                     continue
                 try:
@@ -233,6 +289,7 @@ class Service:
             self.process(batch, now, ticking=self._ticking, people=people)
         if time.monotonic() - self.board.refreshed_at >= BOARD_EVERY_S:
             self.board.refresh(self.engine, self.store)
+        self._daily_summary(now)
         self._gauges()
         self._maybe_save(now)
 

@@ -1,8 +1,10 @@
-"""HTTP for operators: GET /health (JSON) and GET /metrics (Prometheus text).
+"""HTTP: GET /health (JSON) and GET /metrics (Prometheus text) for operators, and the
+caseworkers' dashboard (host.dashboard.app) at every other path.
 
-Starlette, served by uvicorn in a thread of the service's process: the caseworkers' dashboard
-(the next piece of work) joins the same application. Handlers only read figures the service
-publishes; they never touch the engine or the database connection.
+Starlette, served by uvicorn in a thread of the service's process. Handlers never touch the
+engine or the ingest thread's database connection: they read what the service publishes, the
+dashboard reads its own connection, and people's actions go through the service's loop
+(host.serve.desk).
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from host.serve.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger("anbu.web")
 
 
-def app(health: Callable[[], dict], metrics: Metrics) -> Starlette:
+def app(health: Callable[[], dict], metrics: Metrics,
+        dashboard: Starlette | None = None) -> Starlette:
     async def health_page(request: Request) -> JSONResponse:
         report = health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
@@ -31,7 +34,10 @@ def app(health: Callable[[], dict], metrics: Metrics) -> Starlette:
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    return Starlette(routes=[Route("/health", health_page), Route("/metrics", metrics_page)])
+    routes: list = [Route("/health", health_page), Route("/metrics", metrics_page)]
+    if dashboard is not None:
+        routes.append(Mount("/", app=dashboard))
+    return Starlette(routes=routes)
 
 
 class WebServer:
