@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +14,7 @@ from host.events import Event
 from host.serve.desk import ServiceDesk
 from host.store.sqlite import SqliteStore
 from tests.firmware.rig import wait_until
+from tests.notify.receivers import SmtpReceiver
 from tests.serve.fleet import FakeBulb, Host, config, register
 from tests.serve.test_service import FAST
 
@@ -77,3 +80,24 @@ def test_away_set_from_the_desk_survives_a_restart(home, broker):
     with Host(cfg) as service, SqliteStore(home / "anbu.db") as reads:
         row = {r.id: r for r in ServiceDesk(service, reads).rows()}["h2"]
         assert row.status == d.AWAY and row.away_until == pytest.approx(until)
+
+
+def test_yesterdays_summary_is_emailed_once_when_its_hour_has_come(home, broker):
+    smtp = SmtpReceiver()
+    notify = {"email": {"host": "127.0.0.1", "port": smtp.port, "security": "none",
+                        "from": "anbu@example.org", "to": ["caseworkers@example.org"]}}
+    dashboard = {"summary_to": ["office@example.org"], "summary_at": "00:00",
+                 "summary_from": "anbu@example.org"}
+    cfg = config(home, broker.port, notify=notify, dashboard=dashboard)
+    try:
+        with Host(cfg):
+            wait_until(lambda: smtp.messages, 15, "the daily summary")
+        (mail,) = smtp.messages
+        assert smtp.envelopes[0][1] == ["office@example.org"]
+        yesterday = (datetime.now(ZoneInfo("Asia/Seoul")).date() - timedelta(days=1))
+        assert yesterday.isoformat() in mail["Subject"]
+        with Host(cfg):  # restarted the same day: already sent
+            time.sleep(1.5)
+        assert len(smtp.messages) == 1
+    finally:
+        smtp.close()
