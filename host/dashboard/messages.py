@@ -233,6 +233,7 @@ _KO: dict[str, str] = {
     "telemetry.lamp": "전등",
     "telemetry.up": "가동 시간 (ms)",
     "telemetry.sy": "시계 맞춤",
+    "telemetry.b": "부팅 번호",
     # admin
     "audit.title": "감사 기록",
     "audit.at": "시각",
@@ -511,6 +512,7 @@ _EN: dict[str, str] = {
     "telemetry.lamp": "lamp",
     "telemetry.up": "uptime (ms)",
     "telemetry.sy": "clock set",
+    "telemetry.b": "boot number",
     "audit.title": "Audit log",
     "audit.at": "When",
     "audit.actor": "Who",

@@ -116,7 +116,7 @@ def _inside(service: Any, household: str) -> tuple:
         if heard is not None:
             at, msg = heard
             fields = {k: v for k, v in msgspec.structs.asdict(msg).items()
-                      if v is not None and k not in ("v", "d")}
+                      if v is not None and k not in ("v", "d", "t")}  # t: the received time shows
             telemetry.append(Telemetry(dev.id, at, fields))
     return row, part, tuple(telemetry), home.tz, service.engine.config.morning_start_h
 
