@@ -383,9 +383,8 @@ class Pages:
         pages = max(1, -(-len(ordered) // size))
         page = min(query.page, pages)
         shown = ordered[(page - 1) * size: page * size]
-        tz_of = self._tz_of([r.id for r in shown])
         return {
-            "_": m, "rows": [_row_view(r, m, now, tz_of(r.id)) for r in shown],
+            "_": m, "rows": [_row_view(r, m, now, _zone(r.tz)) for r in shown],
             "counts": counts, "total": len(ordered),
             "page": page, "pages": pages, "first": (page - 1) * size + 1 if shown else 0,
             "last": (page - 1) * size + len(shown), "query": query,
@@ -395,12 +394,6 @@ class Pages:
             "refresh_s": self.settings.refresh_s,
             "open_cases": open_cases,
         }
-
-    def _tz_of(self, ids: Sequence[str]) -> Callable[[str], ZoneInfo]:
-        """The time zone of each shown household (one read per page, not per household)."""
-        wanted = set(ids)
-        zones = {h.id: h.tz for h in self.store.households() if h.id in wanted} if ids else {}
-        return lambda hid: _zone(zones.get(hid, DEFAULT_TZ))
 
     def _homes(self, ids: set[str]) -> dict:
         """The store's households by id, for the few a page names."""

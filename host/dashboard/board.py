@@ -36,6 +36,7 @@ class HouseholdRow(NamedTuple):
     welfare_state: str | None  # its state: knock, alarm, acknowledged, dispatched
     device_case: str | None  # the open device case's id
     away_until: float | None  # away mode: expected return (float("inf"): until back)
+    tz: str = "Asia/Seoul"  # the household's zone: its times are shown in it
 
 
 class RoutineHour(NamedTuple):

@@ -36,7 +36,7 @@ def row_of(household: Household, devices: Sequence[Device], st: HouseholdState |
                        for dev in devices)
         return HouseholdRow(household.id, household.name, household.status,
                             status_at if status_at is not None else household.status_at,
-                            None, health, None, None, None, None)
+                            None, health, None, None, None, None, household.tz)
     known = st.devices or {}
     health = []
     for dev in devices:
@@ -59,7 +59,7 @@ def row_of(household: Household, devices: Sequence[Device], st: HouseholdState |
         _when(st.last), tuple(health),
         welfare.id if welfare else None, welfare.state if welfare else None,
         device_case.id if device_case else None,
-        None if away is None else (math.inf if away >= NEVER else away))
+        None if away is None else (math.inf if away >= NEVER else away), household.tz)
 
 
 class EnginePart(NamedTuple):
