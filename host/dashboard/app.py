@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader
@@ -41,7 +41,7 @@ from host import case as ladder
 from host import decisions as d
 from host import events as ev
 from host.dashboard import summary as daily
-from host.dashboard.accounts import Accounts, LoginRefused, Session, csrf_ok
+from host.dashboard.accounts import ROLES, Accounts, LoginRefused, Session, csrf_ok
 from host.dashboard.audit import Audit
 from host.dashboard.board import Desk, HouseholdRow
 from host.dashboard.messages import DEFAULT_LANG, LANGS, Messages, messages
@@ -81,11 +81,23 @@ CASE_ACTIONS = {"ack": ev.ACK, "dispatch": ev.DISPATCH, "resolve": ev.RESOLVE}
 TIMELINE_DAYS = 7
 TIMELINE_MAX = 300  # rows on the household page; the store keeps every event
 NOTE_MAX = 1000
+# The households page never refreshes itself faster than this (static/live.js has the same
+# floor); the page says the period it will really use.
+LIVE_FLOOR_S = 2.0
+# Audit detail values that are instants (UTC seconds): shown in the page's local time.
+AUDIT_TIMES = ("until", "at", "since", "locked_until")
 _NEVER = -math.inf
 
 
 class BadInput(ValueError):
     """A query or form value a person can fix: answered 400 with the message, never a 500."""
+
+
+class Assignee(NamedTuple):
+    """A person the assign form offers: the account name, and how the list shows it."""
+
+    name: str
+    label: str
 
 
 class Visit(NamedTuple):
@@ -214,11 +226,11 @@ class Pages:
             if bad_form:
                 return self._error(request, visit, 400, "error.bad_form")
             if not csrf_ok(session, _text(form, "csrf")):
-                self.audit.record(visit.actor, "csrf_refused", request.url.path,
+                self.audit.record(visit.actor, "csrf_refused", _decoded_path(request),
                                   method=request.method)
                 return self._error(request, visit, 403, "error.csrf")
         if admin and not visit.admin:
-            self.audit.record(visit.actor, "forbidden", request.url.path)
+            self.audit.record(visit.actor, "forbidden", _decoded_path(request))
             return self._error(request, visit, 403, "error.admin_only")
         try:
             return handler(request, visit, form)
@@ -391,9 +403,15 @@ class Pages:
             "page_url": lambda p: "/?" + query.encode(page=p),
             "statuses": d.STATUSES, "sorts": SORT_CHOICES,
             "updated": m("time.updated", time=_clock_text(now, PAGE_TZ, "%H:%M:%S")),
-            "refresh_s": self.settings.refresh_s,
+            "refresh_s": _live_period(self.settings.refresh_s),
             "open_cases": open_cases,
         }
+
+    def _assignees(self) -> list[Assignee]:
+        """Who a case may be given to: caseworkers and admins whose account is not disabled."""
+        return [Assignee(u.name, u.name if not u.display or u.display == u.name
+                         else f"{u.display} ({u.name})")
+                for u in self.accounts.users() if u.role in ROLES and not u.disabled]
 
     def _homes(self, ids: set[str]) -> dict:
         """The store's households by id, for the few a page names."""
@@ -426,8 +444,7 @@ class Pages:
                 "can_dispatch": ladder.next_state(c.state, ladder.DISPATCH) is not None,
             })
         self.audit.record(visit.actor, "view_alarms", "", cases=len(rows))
-        users = [u for u in self.accounts.users() if not u.disabled]
-        return self.render(request, visit, "alarms.html", rows=rows, users=users,
+        return self.render(request, visit, "alarms.html", rows=rows, users=self._assignees(),
                            outcomes=PERSON_OUTCOMES, open_cases=len(rows))
 
     def case_action(self, request: Request, visit: Visit, form: FormData | None) -> Response:
@@ -447,9 +464,14 @@ class Pages:
             return self._back(back, "error", m("flash.case_closed", id=case.id))
         if action == "assign":
             user = _text(form, "user")
-            if user not in {u.name for u in self.accounts.users() if not u.disabled}:
+            if not user:
+                return self._back(back, "error", m("flash.no_user"))
+            if user not in {a.name for a in self._assignees()}:
                 return self._back(back, "error", m("flash.bad_user", user=user[:32]))
-            self.store.assign_case(case.id, user, visit.actor, visit.now)  # audits itself
+            try:
+                self.store.assign_case(case.id, user, visit.actor, visit.now)  # audits itself
+            except StoreError:  # the account went away since the check
+                return self._back(back, "error", m("flash.bad_user", user=user[:32]))
             return self._back(back, "ok", m("flash.assign", id=case.id, user=user))
         outcome, note = None, ""
         if action == "resolve":
@@ -509,7 +531,7 @@ class Pages:
             routine=_routine(detail, m), cases=self._case_history(hid, tz, m),
             telemetry=_telemetry(detail, row, tz, now, m),
             away=_away_view(row, tz, now, m), outcomes=PERSON_OUTCOMES,
-            users=[u for u in self.accounts.users() if not u.disabled],
+            users=self._assignees(),
             default_return=_clock_text(now + 86400, tz, "%Y-%m-%d"), busy=busy,
         )
 
@@ -539,12 +561,14 @@ class Pages:
                     words = ""  # said already (on the case, or the step before)
                 else:
                     said = words or said
+                # A person's note is theirs, shown as written; the engine's is put in words.
+                note = h.note if h.actor or not h.note else m.engine_note(h.note)
                 steps.append({
                     "time": _clock_text(h.time, tz, "%m-%d %H:%M"),
                     "action": m.word("action", h.detail.get("action", "")),
                     "state": m.word("state", h.state),
                     "actor": h.actor or m("household.actor_engine"),
-                    "note": h.note,
+                    "note": note, "quoted": note == h.note,
                     "outcome": m.word("outcome", h.detail["outcome"])
                     if h.detail.get("outcome") else "",
                     "reason": words,
@@ -637,6 +661,7 @@ class Pages:
     def audit_page(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         m = visit.m
         actor = (request.query_params.get("actor") or "").strip()[:64] or None
+        target = (request.query_params.get("target") or "").strip()[:100] or None
         raw = request.query_params.get("before")
         before = None
         if raw:
@@ -645,18 +670,20 @@ class Pages:
                                  expected=m("error.expected_id")))
             before = int(raw)
         size = self.settings.page_size
-        entries = self.audit.entries(size, before, actor)
-        self.audit.record(visit.actor, "view_audit", actor or "")
+        entries = self.audit.entries(size, before, actor, target)
+        self.audit.record(visit.actor, "view_audit", actor or "",
+                          **({"target_filter": target} if target else {}))
         shown = [{"id": e.id, "at": _clock_text(e.at, PAGE_TZ, "%Y-%m-%d %H:%M:%S"),
-                  "actor": e.actor, "action": e.action, "target": e.target,
-                  "detail": json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
-                  if e.detail else ""} for e in entries]
+                  "actor": e.actor, "action": e.action,
+                  "action_word": m.word("audit_action", e.action), "target": e.target,
+                  "detail": _audit_detail(e.action, e.detail, m)} for e in entries]
+        filters = {k: v for k, v in (("actor", actor), ("target", target)) if v}
         older = None
         if len(entries) == size:
-            params = {"before": entries[-1].id, **({"actor": actor} if actor else {})}
-            older = "/admin/audit?" + urlencode(params)
+            older = "/admin/audit?" + urlencode({"before": entries[-1].id, **filters})
         return self.render(request, visit, "audit.html", entries=shown, actor=actor or "",
-                           older=older, paged=before is not None)
+                           target=target or "", older=older, paged=before is not None,
+                           newest="/admin/audit" + (f"?{urlencode(filters)}" if filters else ""))
 
     def users_page(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         self.audit.record(visit.actor, "view_users")
@@ -899,6 +926,25 @@ def _event_detail(e, tz: ZoneInfo, m: Messages) -> str:
     return ""
 
 
+def _audit_detail(action: str, detail: dict, m: Messages) -> str:
+    """An audit entry's detail as `key: value`, instants in the page's local time; empty
+    values left out."""
+    parts = []
+    for key, value in sorted(detail.items()):
+        if key in AUDIT_TIMES and isinstance(value, int | float) and not isinstance(value, bool):
+            text = _clock_text(value, PAGE_TZ, "%Y-%m-%d %H:%M:%S") or m("time.until_back")
+        elif key in AUDIT_TIMES and value is None and action == "away_set":
+            text = m("time.until_back")
+        elif value is None or value in ("", [], {}):
+            continue
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        parts.append(f"{key}: {text}")
+    return " · ".join(parts)
+
+
 def _reason_text(reason: dict | None, tz: ZoneInfo, m: Messages) -> str:
     if not reason:
         return ""
@@ -946,6 +992,18 @@ def _local_path(url: str | None) -> str | None:
     if any(ord(c) < 32 for c in url):
         return None
     return url
+
+
+def _decoded_path(request: Request) -> str:
+    """The path as the routes saw it (/cases/h4#1/ack), so the audit log's targets read
+    alike and a filter by case id finds the refusals too."""
+    return unquote(request.url.path)
+
+
+def _live_period(refresh_s: float) -> str:
+    """The households page's refresh period in seconds as text, for both the words and the
+    script: at least LIVE_FLOOR_S, at most one decimal."""
+    return f"{max(LIVE_FLOOR_S, round(float(refresh_s), 1)):.1f}".removesuffix(".0")
 
 
 def _here(request: Request) -> str:

@@ -28,7 +28,12 @@ class Audit:
         )
 
     def entries(
-        self, limit: int = 200, before_id: int | None = None, actor: str | None = None
+        self,
+        limit: int = 200,
+        before_id: int | None = None,
+        actor: str | None = None,
+        target: str | None = None,
     ) -> list[AuditEntry]:
-        """A page of the log, newest first: pass the last entry's id as before_id for the next."""
-        return self.store.audit_entries(limit, before_id, actor)
+        """A page of the log, newest first: pass the last entry's id as before_id for the next.
+        target: only entries whose target contains it (a case id finds its refusals too)."""
+        return self.store.audit_entries(limit, before_id, actor, target)

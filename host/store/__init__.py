@@ -390,9 +390,14 @@ class Store(Protocol):
         ...
 
     def audit_entries(
-        self, limit: int = 200, before_id: int | None = None, actor: str | None = None
+        self,
+        limit: int = 200,
+        before_id: int | None = None,
+        actor: str | None = None,
+        target: str | None = None,
     ) -> list[AuditEntry]:
-        """Newest first; before_id pages back (ids below it), actor filters."""
+        """Newest first; before_id pages back (ids below it), actor filters (exactly), target
+        filters (entries whose target contains it)."""
         ...
 
     def assign_case(self, case_id: str, user: str, by: str, at: float) -> None:

@@ -178,7 +178,11 @@ class DashboardMixin:
         ).lastrowid
 
     def audit_entries(
-        self, limit: int = 200, before_id: int | None = None, actor: str | None = None
+        self,
+        limit: int = 200,
+        before_id: int | None = None,
+        actor: str | None = None,
+        target: str | None = None,
     ) -> list[AuditEntry]:
         if type(limit) is not int or limit < 1:
             raise StoreError(f"audit entries: limit must be an integer >= 1, got {limit!r}")
@@ -189,6 +193,9 @@ class DashboardMixin:
         if actor is not None:
             sql += " AND actor = ?"
             params.append(actor)
+        if target:  # a part of the target, any case (ASCII)
+            sql += " AND instr(lower(target), lower(?)) > 0"
+            params.append(target)
         rows = self._conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [AuditEntry(*row[:5], json.loads(row[5])) for row in rows]
 

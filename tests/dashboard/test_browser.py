@@ -141,10 +141,11 @@ def status_class(*statuses: str) -> re.Pattern:
 
 
 def audit_rows(page: Page) -> set[tuple[str, str, str]]:
-    """(actor, action, target) of every line of the audit log page."""
+    """(actor, action, target) of every line of the audit log page (the action as its code,
+    which the cell keeps in its title next to the words)."""
     cells = page.eval_on_selector_all(
         "table.audit tbody tr",
-        "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))")
+        "rows => rows.map(r => Array.from(r.cells, c => c.title || c.textContent.trim()))")
     return {(c[2], c[3], c[4]) for c in cells}
 
 

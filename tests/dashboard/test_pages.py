@@ -7,10 +7,12 @@ eighth morning until the engine raises an alarm; the pages are driven from there
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import string
 from datetime import date, datetime
+from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -18,19 +20,21 @@ import pytest
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
+from host import case as ladder
 from host import decisions as d
 from host import events as ev
 from host.dashboard import summary as daily
-from host.dashboard.accounts import Accounts
-from host.dashboard.app import dashboard
+from host.dashboard.accounts import Accounts, LoginRefused
+from host.dashboard.app import CASE_ACTIONS, LIVE_FLOOR_S, dashboard
 from host.dashboard.audit import Audit
 from host.dashboard.local_desk import LocalDesk
-from host.dashboard.messages import CATALOG, GROUPS
+from host.dashboard.messages import CATALOG, GROUPS, messages
 from host.dashboard.settings import DashboardConfig
 from host.decisions import Reason
 from host.engine import Engine
 from host.events import HEARTBEAT, ONLINE, Event
 from host.notify.smtp import SmtpChannel
+from host.store import UserRecord
 from host.store.sqlite import SqliteStore
 from tests.households import at, regular_days
 from tests.notify.receivers import SmtpReceiver
@@ -739,3 +743,180 @@ def test_bad_input_is_a_clear_4xx_never_a_500(world):
     r = c.get("/", params={"page": "9" * 30})
     assert r.status_code == 400 and "page:" in r.text
     assert world.store.case(case).state == d.CASE_ALARM
+
+
+# -- what the review of the screenshots found -------------------------------------------------
+
+
+def audit_codes_in_the_code() -> set[str]:
+    """Every action code the code gives the audit log: audit.record(actor, "code", ...),
+    Pages._act(visit, event, "code", ...), AuditEntry(None, at, by, "code", ...), and the case
+    actions the URL names (recorded through a variable)."""
+    root = Path(__file__).resolve().parents[2]
+    files = [*sorted((root / "host" / "dashboard").glob("*.py")),
+             root / "host" / "store" / "sqlite_dashboard.py"]
+    codes: set[str] = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            where = {"record": 1, "_act": 2, "AuditEntry": 3}.get(name)
+            if name == "record" and not (isinstance(func, ast.Attribute)
+                                         and "audit" in ast.unparse(func.value)):
+                continue  # store.record(actions) is the engine's, not the audit log's
+            if where is not None and len(node.args) > where:
+                arg = node.args[where]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    codes.add(arg.value)
+    return codes | set(CASE_ACTIONS) | {"assign"}
+
+
+def test_every_audit_action_has_words_in_both_languages():
+    codes = audit_codes_in_the_code()
+    # The scan sees the codes of every part: accounts, pages, the store, the command line.
+    assert {"login_failed", "lockout", "csrf_refused", "view_household", "assign", "away_set",
+            "user_add", "ack"} <= codes
+    assert codes - set(GROUPS["audit_action"]) == set()
+    for lang in ("ko", "en"):
+        m = messages(lang)
+        for code in codes:
+            assert m.word("audit_action", code) != code, (lang, code)
+    assert messages("ko").word("audit_action", "brand_new") == "brand_new"
+
+
+def test_audit_log_shows_words_local_times_and_the_codes(world):
+    world.home()
+    for _ in range(world.settings.max_failures):
+        with pytest.raises(LoginRefused):
+            world.accounts.login(WORKER, "not the password")
+    lockout = world.audit("lockout")[0]
+    until = lockout.detail["until"]
+    Audit(world.store, world.clock).record("cli", "brand_new", "x", until=until + 60)
+    c = world.client()
+    login(c, ADMIN, ADMIN_PW)
+    html = c.get("/admin/audit").text
+    row = re.search(rf"<tr><td>{lockout.id}</td>.*?</tr>", html, re.S).group(0)
+    local = datetime.fromtimestamp(until, SEOUL).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"until: {local}" in row and "failures: 5" in row
+    assert str(int(until)) not in html  # no epoch seconds anywhere on the page
+    assert '<td title="lockout">계정 잠김 <small class="code">lockout</small></td>' in row
+    assert '계정 잠김' in html and '로그인 실패 <small class="code">login_failed</small>' in html
+    later = datetime.fromtimestamp(until + 60, SEOUL).strftime("%Y-%m-%d %H:%M:%S")
+    assert '<td title="brand_new">brand_new</td>' in html and f"until: {later}" in html
+    token = csrf_of(html)
+    c.post("/lang", data={"csrf": token, "lang": "en", "next": "/admin/audit"})
+    english = c.get("/admin/audit").text
+    assert 'account locked <small class="code">lockout</small>' in english
+    assert 'login failed <small class="code">login_failed</small>' in english
+
+
+def test_case_history_puts_the_engines_notes_in_words(world):
+    case = world.alarm()  # knocked, the knock ran out: the engine's note is "timeout"
+    notes = [h.note for h in world.store.case_history(case) if h.actor is None and h.note]
+    assert ladder.TIMEOUT in notes
+    world.now += 60
+    world.desk.feed(Event(H, world.now, ev.ON, DEV))  # life, after the alarm went out
+    seen = world.store.case_history(case)[-1]
+    assert seen.note.startswith("activity seen at ")
+    world.now += 60
+    world.store.record([d.CaseChanged(H, world.now, case, d.CASE_ALARM, None,
+                                      "a note no catalog knows")])
+    c = world.client()
+    token = login(c)
+    c.post(f"/cases/{q(case)}/ack", data={"csrf": token, "note": ""})
+    world.now += 60
+    c.post(f"/cases/{q(case)}/resolve",
+           data={"csrf": token, "outcome": ev.RESIDENT_FINE, "note": "timeout"})
+    history = re.search(r'<section id="cases".*?</section>', c.get("/households/h1").text,
+                        re.S).group(0)
+    clock = seen.note.removeprefix("activity seen at ")
+    assert "· <span class=\"note\">노크에 응답 없음</span>" in history
+    assert f"{clock}에 활동 확인" in history
+    assert "“timeout”" not in history and "activity seen" not in history
+    assert "<q>a note no catalog knows</q>" in history  # unknown: as it is
+    assert "<q>timeout</q>" in history  # a person's note is theirs, never translated
+    c.post("/lang", data={"csrf": token, "lang": "en"})
+    english = c.get("/households/h1").text
+    assert "the knock was not answered in time" in english
+    assert f"activity seen at {clock}" in english
+
+
+@pytest.mark.parametrize(("refresh_s", "said"), [(1, "2"), (2.5, "2.5"), (10.0, "10")])
+def test_the_refresh_period_said_is_the_one_the_script_uses(tmp_path, refresh_s, said):
+    w = World(tmp_path / "anbu.db", DashboardConfig(refresh_s=refresh_s))
+    w.home()
+    c = w.client()
+    login(c)
+    html = c.get("/").text
+    assert f"자동 새로 고침: {said}초마다" in html
+    assert f'data-refresh="{said}"' in html
+    # live.js takes data-refresh as it is, with the same floor the server applies.
+    script = c.get("/static/live.js").text
+    floor = re.search(r'Math\.max\(([\d.]+), Number\(table\.getAttribute\("data-refresh"\)\)',
+                      script)
+    assert floor and float(floor.group(1)) == LIVE_FLOOR_S
+    w.store.close()
+
+
+def assign_select(html: str, case: str) -> str:
+    form = re.search(rf'action="/cases/{re.escape(q(case))}/assign".*?</select>', html, re.S)
+    assert form, html[:300]
+    return form.group(0)
+
+
+def test_the_assign_form_offers_active_people_and_preselects_only_the_assignee(world):
+    case = world.alarm()
+    world.accounts.add_user("case-lee", "caseworker-password-1", "caseworker")
+    world.store.add_user(UserRecord("gone", "caseworker", "떠난 사람", CHEAP.hash("x" * 12),
+                                    world.now, disabled=True))
+    c = world.client()
+    token = login(c)
+    select = assign_select(c.get("/alarms").text, case)
+    assert "<select name=\"user\" required>" in select
+    assert '<option value="" disabled selected>담당자 선택</option>' in select
+    assert select.count(" selected") == 1  # nobody is preselected while the case is unassigned
+    assert '<option value="case-lee">case-lee</option>' in select
+    assert f'<option value="{ADMIN}">관리자 박 ({ADMIN})</option>' in select
+    assert f'<option value="{WORKER}">김복지 ({WORKER})</option>' in select
+    assert "gone" not in select
+
+    for user, said in (("", "배정할 담당자를 골라 주세요."),
+                       ("ghost", "배정할 사용자 ghost를 찾을 수 없습니다"),
+                       ("gone", "배정할 사용자 gone를 찾을 수 없습니다")):  # disabled
+        r = c.post(f"/cases/{q(case)}/assign", data={"csrf": token, "user": user},
+                   follow_redirects=False)
+        assert r.status_code == 303, user
+        assert flash(c, "/alarms").startswith(f"error: {said}"), user
+    assert world.store.assignments() == {}
+    r = c.post(f"/cases/{q(case)}/assign", data={"csrf": token})  # no field at all
+    assert r.status_code == 200 and "배정할 담당자를 골라 주세요." in r.text
+
+    c.post(f"/cases/{q(case)}/assign", data={"csrf": token, "user": "case-lee"})
+    assert world.store.assignments() == {case: "case-lee"}
+    for page in ("/alarms", "/households/h1"):
+        select = assign_select(c.get(page).text, case)
+        assert '<option value="case-lee" selected>case-lee</option>' in select, page
+        assert '<option value="" disabled>' in select and select.count(" selected") == 1
+
+
+def test_refusals_are_audited_with_the_decoded_path_and_found_by_target(world):
+    case = world.alarm()
+    c = world.client()
+    token = login(c)
+    assert c.post(f"/cases/{q(case)}/ack", data={"csrf": "forged"}).status_code == 403
+    c.post(f"/cases/{q(case)}/ack", data={"csrf": token})
+    assert c.get("/admin/%61udit").status_code == 403
+    assert world.audit("csrf_refused")[0].target == f"/cases/{case}/ack"
+    assert world.audit("forbidden")[0].target == "/admin/audit"
+
+    admin = world.client()
+    login(admin, ADMIN, ADMIN_PW)
+    page = admin.get("/admin/audit", params={"target": case.upper()})
+    assert page.status_code == 200 and f'name="target" value="{case.upper()}"' in page.text
+    found = re.findall(r'<td title="([a-z_]+)">', page.text)
+    assert sorted(found) == ["ack", "csrf_refused"]
+    both = admin.get("/admin/audit", params={"target": case, "actor": ADMIN})
+    assert "<tr><td>" not in both.text  # the admin did nothing to the case
+    assert world.audit("view_audit")[0].detail == {"target_filter": case}

@@ -1,6 +1,7 @@
-// The households page refreshes itself: every data-refresh seconds it asks the server for the
-// same view (?partial=rows plus the page's own query) and swaps the table body, the counts,
-// the pager and the "updated" stamp. No framework; the server escapes everything it sends.
+// The households page refreshes itself: every data-refresh seconds (the period the page states)
+// it asks the server for the same view (?partial=rows plus the page's own query) and swaps the
+// table body, the counts, the pager and the "updated" stamp. No framework; the server escapes
+// everything it sends.
 (function () {
   "use strict";
 
@@ -17,6 +18,7 @@
   function live() {
     var table = document.querySelector("table[data-live]");
     if (!table) return;
+    // The server says the period it uses in words; the same floor (app.LIVE_FLOOR_S) here.
     var period = Math.max(2, Number(table.getAttribute("data-refresh")) || 10) * 1000;
     var body = table.querySelector("tbody[data-rows]");
     var pager = document.querySelector("[data-pager]");
