@@ -17,7 +17,7 @@ from host.household import NEVER, DeviceState, HouseholdState
 
 
 class BulbInputs:
-    """online / offline / heartbeat, and missed heartbeats."""
+    """online / offline / heartbeat, missed heartbeats, and the host listening again."""
 
     def _device(self, st: HouseholdState, event: ev.Event, now: float, out: list) -> None:
         assert type(event.device) is str  # _refuse saw to it
@@ -84,10 +84,22 @@ class BulbInputs:
             return
         self._device_down(st, dev_id, dev, t, now, out, "went offline (last will)")
 
+    def _listening(self, st: HouseholdState, t: float) -> None:
+        """The host hears again from t on (events.LISTENING): the heartbeats its outage kept
+        from it are not missed, so each online bulb's deadline counts from t at the earliest.
+        Offline bulbs have no deadline and are left as they are; an older t moves nothing."""
+        moved = False
+        for dev in (st.devices or {}).values():
+            if dev.online and t > dev.listening_from:
+                dev.listening_from = t
+                moved = True
+        if moved:
+            st.devices_changed(self.config.missed_heartbeats)
+
     def _devices_silent(self, st: HouseholdState, now: float, out: list) -> None:
         missed = self.config.missed_heartbeats
         for dev_id, dev in (st.devices or {}).items():
-            due = dev.last_seen + dev.heartbeat_s * missed
+            due = dev.deadline(missed)
             if dev.online and due <= now:
                 # A mains bulb's silence dates from when it was last heard: no sign of life
                 # is invented for the minutes it might still have been on.

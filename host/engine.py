@@ -114,6 +114,8 @@ class Engine(BulbInputs, PeopleInputs):
                 return Decision([d.Rejected(str(household), now, str(kind), why)],
                                 st.wake_at if st else None)
             if st is None:
+                if kind == ev.LISTENING:
+                    return Decision([], None)  # no bulb of it was ever heard: nothing to move
                 st = self._new_state(household)
         if kind in _RESIDENT:
             self._resident(st, t, kind, device, now, out)
@@ -121,6 +123,8 @@ class Engine(BulbInputs, PeopleInputs):
             self._device(st, event, now, out)
         elif kind in ev.PEOPLE_KINDS:
             self._people(st, event, now, out)
+        elif kind == ev.LISTENING:
+            self._listening(st, t)
         else:
             self._knock_failed(st, event, now, out)
         return self._settle(st, now, out)
@@ -158,6 +162,8 @@ class Engine(BulbInputs, PeopleInputs):
             return f"household {household!r} has no device online"
         if kind in ev.DEVICE_KINDS and (type(event.device) is not str or not event.device):
             return "a device input must name its device"
+        if kind == ev.LISTENING and event.device is not None:
+            return "listening is about the whole household: it names no device"
         return ""
 
     # -- state ------------------------------------------------------------------------------

@@ -25,6 +25,11 @@ DEVICE_KINDS = frozenset({ONLINE, OFFLINE, HEARTBEAT})
 # The host could not deliver a knock to the bulb (no command ack in time). detail: case id.
 KNOCK_FAILED = "knock_failed"
 
+# The host hears its bulbs again from event.time on, after its own outage or its broker's:
+# heartbeats (QoS 0, not queued for it) it could not hear before then are not missed. No device;
+# it touches only the household's online bulbs (the live host and the simulator feed it).
+LISTENING = "listening"
+
 # People: a caseworker acknowledged, dispatched or resolved a case (detail: case id, or
 # (case id, outcome, actor, note) with the outcome for resolve), or set away mode (detail:
 # expected return, UTC seconds, or None for "until the resident is back") / ended it.
@@ -35,7 +40,7 @@ AWAY = "away"
 AWAY_END = "away_end"
 PEOPLE_KINDS = frozenset({ACK, DISPATCH, RESOLVE, AWAY, AWAY_END})
 
-ALL_KINDS = RESIDENT_KINDS | DEVICE_KINDS | PEOPLE_KINDS | {KNOCK_FAILED}
+ALL_KINDS = RESIDENT_KINDS | DEVICE_KINDS | PEOPLE_KINDS | {KNOCK_FAILED, LISTENING}
 
 SWITCHED = "switched"
 MAINS = "mains"

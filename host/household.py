@@ -18,19 +18,28 @@ NEVER = math.inf
 
 
 class DeviceState:
-    __slots__ = ("mode", "heartbeat_s", "boot", "last_seen", "online", "changed_at",
-                 "light_on", "light_t", "light_seen")
+    __slots__ = ("mode", "heartbeat_s", "boot", "last_seen", "listening_from", "online",
+                 "changed_at", "light_on", "light_t", "light_seen")
 
     def __init__(self, mode: str | None, heartbeat_s: float) -> None:
         self.mode = mode  # None: heard of only through switch events, never online
         self.heartbeat_s = heartbeat_s
         self.boot: object = None
-        self.last_seen = -NEVER
+        self.last_seen = -NEVER  # last heard (the dashboard shows it)
+        # The host heard nothing before this (its own or its broker's outage): the heartbeat
+        # deadline counts from here when it is later than last_seen (events.LISTENING).
+        self.listening_from = -NEVER
         self.online = False
         self.changed_at = -NEVER  # time of the last online/offline change
         self.light_on = False  # this bulb's own light, for stuck-on
         self.light_t = -NEVER
         self.light_seen = 0
+
+    def deadline(self, missed: int) -> float:
+        """When this bulb, if online, has missed `missed` heartbeats: counted from when it was
+        last heard, or from when the host could hear again if that is later."""
+        seen = self.last_seen if self.last_seen > self.listening_from else self.listening_from
+        return seen + self.heartbeat_s * missed
 
 
 class HouseholdState:
@@ -96,7 +105,7 @@ class HouseholdState:
         switched = up = mains = 0
         for dev in (self.devices or {}).values():
             if dev.online:
-                due = min(due, dev.last_seen + dev.heartbeat_s * missed)
+                due = min(due, dev.deadline(missed))
             if dev.mode == ev.SWITCHED:
                 switched += 1
                 up += dev.online
@@ -122,5 +131,8 @@ class HouseholdState:
         due = NEVER
         for dev in self.devices.values():  # type: ignore[union-attr] - a bulb was heard
             if dev.online:
-                due = min(due, dev.last_seen + dev.heartbeat_s * missed)
+                seen = dev.last_seen
+                if dev.listening_from > seen:
+                    seen = dev.listening_from
+                due = min(due, seen + dev.heartbeat_s * missed)
         self.device_due = due

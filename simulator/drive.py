@@ -19,7 +19,8 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 
-from host.events import Event
+from host.engine import Engine
+from host.events import LISTENING, Event
 from host.replay import Rule
 
 # A rule asking to be woken this many times at one instant is stuck: stop with an error.
@@ -50,6 +51,11 @@ class Driver:
         # while disconnected and waits for the backlog after (host.serve), so a wake-up
         # falling in one comes at its end, plus the settle time.
         self._paused = sorted(paused)
+        # When timers run again after each outage, the host tells the engine it listens from
+        # then on (events.LISTENING: the bulbs' heartbeats were lost, not missed); only the
+        # engine has bulbs' deadlines to move. Latest first, popped as they come.
+        self._listen = (sorted((end + SETTLE_S for _, end in paused), reverse=True)
+                        if isinstance(rule, Engine) else [])
 
     @property
     def stopped(self) -> bool:
@@ -62,7 +68,8 @@ class Driver:
             if at >= until:
                 break
             wake = self.wake
-            if (wake is not None and wake <= at) or (self._queue and self._queue[0][0] <= at):
+            if ((wake is not None and wake <= at) or (self._queue and self._queue[0][0] <= at)
+                    or (self._listen and self._listen[-1] <= at)):
                 self._run_to(at, inclusive=True)
                 if self.stopped:
                     return
@@ -76,16 +83,22 @@ class Driver:
         self._run_to(until, inclusive=False)
 
     def _run_to(self, until: float, inclusive: bool) -> None:
-        queue, tick, household = self._queue, self.rule.tick, self.household
+        queue, tick, household, listen = self._queue, self.rule.tick, self.household, self._listen
         while not self.stopped:
             reply = queue[0][0] if queue else math.inf
             wake = self.wake if self.wake is not None else math.inf
             due = reply if reply <= wake else wake
+            if listen and listen[-1] <= due:
+                due = listen[-1]
             if due > until or (due == until and not inclusive) or due == math.inf:
                 return
             if due > self.now:
                 self.now = due
                 self._spins = 0
+            if listen and listen[-1] == due:
+                listen.pop()
+                self._listening(self.now)
+                continue
             if reply <= wake:
                 item = heapq.heappop(queue)[2]
                 if isinstance(item, Event):
@@ -117,6 +130,13 @@ class Driver:
         if people is not None:
             for action in actions:
                 self._queue_replies(people.respond(action))
+
+    def _listening(self, at: float) -> None:
+        """Timers run again after a host outage: as anbu serve does, the engine hears that the
+        host listens from now on if the household has a bulb online (host.serve.service)."""
+        st = self.rule.state(self.household)  # type: ignore[attr-defined] - an Engine
+        if st is not None and st.device_due < math.inf:
+            self._decided(self.rule.handle(Event(self.household, at, LISTENING), at))
 
     def _resumed(self, wake: float) -> float:
         """`wake`, or the end of the host outage it falls in plus the settle time."""

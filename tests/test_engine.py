@@ -157,6 +157,59 @@ def test_missed_heartbeats_mark_the_device_offline():
     assert "missed 3 heartbeats" in opened.reason.detail
 
 
+def _device_cases(actions: list) -> list:
+    return [a for a in of(actions, d.CaseOpened) if a.kind == d.DEVICE]
+
+
+def test_heartbeats_the_host_could_not_hear_are_not_missed():
+    # The host was away (its broker down): it heard nothing after t0 + 600, and listens again
+    # at t0 + 2000, past the old deadline (t0 + 600 + 3 * 300).
+    dev, t0 = "bulb-1", at(0, 9)
+    engine = Engine()
+    for event in [Event(H, t0, ev.ONLINE, dev, (ev.SWITCHED, 300)),
+                  Event(H, t0 + 300, ev.HEARTBEAT, dev), Event(H, t0 + 600, ev.HEARTBEAT, dev)]:
+        engine.handle(event, event.time)
+    back = t0 + 2000
+    decision = engine.handle(Event(H, back, ev.LISTENING), back)
+    assert not decision.actions and decision.wake_at is not None
+    assert not _device_cases(engine.tick(H, back + 899).actions)
+    assert engine.state(H).devices[dev].last_seen == t0 + 600  # still when it was last heard
+    # Never heard again: missed three heartbeats counted from when the host listened again.
+    (opened,) = _device_cases(engine.tick(H, back + 900).actions)
+    assert opened.time == back + 900 and "missed 3 heartbeats" in opened.reason.detail
+    assert opened.reason.since == t0 + 600
+
+
+def test_a_heartbeat_after_listening_again_moves_the_deadline_as_usual():
+    dev, t0 = "bulb-1", at(0, 9)
+    engine = Engine()
+    engine.handle(Event(H, t0, ev.ONLINE, dev, (ev.SWITCHED, 300)), t0)
+    engine.handle(Event(H, t0 + 2000, ev.LISTENING), t0 + 2000)
+    engine.handle(Event(H, t0 + 2100, ev.HEARTBEAT, dev), t0 + 2100)
+    assert engine.state(H).device_due == t0 + 2100 + 900
+    # An older or repeated LISTENING (a replay) moves nothing back or forward.
+    assert not engine.handle(Event(H, t0 + 2000, ev.LISTENING), t0 + 2200).actions
+    assert not engine.handle(Event(H, t0 + 1000, ev.LISTENING), t0 + 2200).actions
+    assert engine.state(H).device_due == t0 + 3000
+    assert not _device_cases(engine.tick(H, t0 + 2999).actions)
+    assert len(_device_cases(engine.tick(H, t0 + 3000).actions)) == 1
+
+
+def test_listening_leaves_offline_bulbs_and_unknown_households_alone():
+    dev, t0 = "bulb-1", at(0, 9)
+    engine = Engine()
+    assert engine.handle(Event("nobody", t0, ev.LISTENING), t0) == d.Decision([], None)
+    assert engine.state("nobody") is None  # nothing was made up for it
+    engine.handle(Event(H, t0, ev.ONLINE, dev, (ev.SWITCHED, 300)), t0)
+    engine.handle(Event(H, t0 + 100, ev.OFFLINE, dev), t0 + 100)
+    engine.handle(Event(H, t0 + 2000, ev.LISTENING), t0 + 2000)
+    bulb = engine.state(H).devices[dev]
+    assert not bulb.online and bulb.listening_from == -math.inf
+    assert engine.state(H).device_due == math.inf
+    (rejected,) = engine.handle(Event(H, t0 + 2000, ev.LISTENING, dev), t0 + 2000).actions
+    assert type(rejected) is d.Rejected and "no device" in rejected.why
+
+
 def test_a_mains_bulb_going_offline_is_the_switch_not_a_fault():
     dev = "bulb-m"
     history = regular_days(H, 14)

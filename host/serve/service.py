@@ -14,6 +14,9 @@ Timers run only while the broker is heard: after (re)connecting, the broker firs
 queued up while the host was away, and judging a silence before that backlog is in would knock
 on residents who were busy all along. So timers wait until the inbox has been quiet for
 settle_ms (at most settle_max_s). While disconnected, nothing is judged and /health says so.
+Heartbeats are QoS 0, so the broker keeps none for the host while it is away: when timers run
+again, every household with a bulb online is told the host listens from now on (LISTENING,
+journaled like any input), so their deadlines count from then and no bulb is taken for dead.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import TYPE_CHECKING
 from host import decisions as d
 from host.dashboard import reading, summary
 from host.engine import Engine
-from host.events import Event
+from host.events import LISTENING, Event
+from host.household import NEVER
 from host.notify import Notifier, from_config
 from host.serve import state
 from host.serve.commands import Knocks, Outgoing
@@ -103,6 +107,7 @@ class Service:
         self._failed = False
         self._connected_at: float | None = None  # set by the MQTT thread when subscribed
         self._ticking = False
+        self._listening = False  # timers just (re)started: tell the engine in the next batch
         self._last_message = 0.0  # monotonic
         self._effects_done = 0  # inputs whose effects were carried out
         self._effects_marked = 0
@@ -285,7 +290,7 @@ class Service:
         people: list[Request] = []
         run_requests(self._requests, people)
         due = self._ticking and self._next_due() is not None and self._next_due() <= now
-        if batch or due or people:
+        if batch or due or people or self._listening:
             self.process(batch, now, ticking=self._ticking, people=people)
         if time.monotonic() - self.board.refreshed_at >= BOARD_EVERY_S:
             self.board.refresh(self.engine, self.store)
@@ -352,6 +357,7 @@ class Service:
         quiet = now - max(self._last_message, connected_at) >= ingest.settle_ms / 1000
         if quiet or now - connected_at >= ingest.settle_max_s:
             self._ticking = True
+            self._listening = True
             log.info("timers running", extra={"fields": {"event": "timers_running"}})
 
     # -- one batch -------------------------------------------------------------------------
@@ -407,6 +413,9 @@ class Service:
             for req in people or ():
                 answers.append((req.future, self._person(req.event, now, feed, new_events)))
             if ticking:
+                if self._listening:
+                    self._listening = False
+                    self._listen(now, feed)
                 self._timers(now, feed, inputs, actions, outgoing, new_events)
             for action in actions:
                 outgoing += self.knocks.on_action(action, now)
@@ -440,6 +449,17 @@ class Service:
         if decision is None:
             return "the engine failed on this input; see the host's log"
         return reading.refused(decision)
+
+    def _listen(self, now: float, feed: Callable[[Event], d.Decision | None]) -> None:
+        """Timers run again after the host's or its broker's outage: the heartbeats missed
+        meanwhile were lost, not missed by the bulbs (QoS 0 is not queued for the host), so
+        each household with a bulb online hears that the host listens from now on. Before the
+        timers, so none of them takes the outage for a dead bulb."""
+        engine = self.engine
+        for household in list(engine.households()):
+            st = engine.state(household)
+            if st is not None and st.device_due < NEVER:
+                feed(Event(household, now, LISTENING))
 
     def _timers(self, now: float, feed: Callable[[Event], None], inputs: list[EngineInput],
                 actions: list, outgoing: list[Outgoing], new_events: list[StoredEvent]) -> None:

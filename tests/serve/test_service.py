@@ -7,6 +7,7 @@ The engine runs on a config that makes hours into seconds (a 3 s silence knocks,
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -153,3 +154,45 @@ def test_timers_wait_while_the_broker_is_away(home, broker, bulbs):
         assert metric(service, "anbu_actions_total", action="Knock") == 0
         broker.start()
         wait_until(lambda: service._ticking, 20, "timers to run again")
+
+
+def test_heartbeats_lost_while_the_host_was_down_open_no_device_case(home, broker, bulbs):
+    # Heartbeats are QoS 0: the broker keeps none for a host that is away. A bulb heartbeating
+    # all along must not look dead after a restart, and one silent since must be missed only
+    # missed_heartbeats * hb after the host listens again (hb 10 s, the protocol's least).
+    cfg = config(home, broker.port, engine={"missed_heartbeats": 1})
+    db = home / "anbu.db"
+
+    def device_cases(household: str) -> list:
+        with SqliteStore(db) as s:
+            return [c for c in s.cases(household) if c.kind == d.DEVICE]
+
+    alive, beating = bulbs("bulb-0001", hb=10), threading.Event()
+    silent = bulbs("bulb-0002", hb=10)
+
+    def beat() -> None:
+        while not beating.wait(2.0):
+            alive.heartbeat()
+
+    with Host(cfg) as service:
+        alive.online()
+        silent.online()
+        wait_until(lambda: service._ticking and all(
+            (st := service.engine.state(h)) is not None and st.device_due < float("inf")
+            for h in ("h1", "h2")), 10, "both bulbs online")
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        time.sleep(12)  # longer than the deadline: the host hears none of these heartbeats
+        restarted = time.time()
+        with Host(cfg) as service:
+            wait_until(lambda: service._ticking, 10, "timers to run")
+            time.sleep(2)
+            assert device_cases("h1") == [] and device_cases("h2") == []
+            wait_until(lambda: device_cases("h2"), 15, "the silent bulb's device case")
+            (case,) = device_cases("h2")
+            assert case.opened_at >= restarted + 10  # counted from when the host listened
+            assert device_cases("h1") == []
+    finally:
+        beating.set()
+        beater.join(5)
