@@ -25,8 +25,10 @@ from host import decisions as d
 from host import events as ev
 from host.dashboard import summary as daily
 from host.dashboard.accounts import Accounts, LoginRefused
-from host.dashboard.app import CASE_ACTIONS, LIVE_FLOOR_S, dashboard
+from host.dashboard.actions import CASE_ACTIONS
+from host.dashboard.app import dashboard
 from host.dashboard.audit import Audit
+from host.dashboard.households_page import LIVE_FLOOR_S
 from host.dashboard.local_desk import LocalDesk
 from host.dashboard.messages import CATALOG, GROUPS, messages
 from host.dashboard.settings import DashboardConfig
@@ -750,7 +752,7 @@ def test_bad_input_is_a_clear_4xx_never_a_500(world):
 
 def audit_codes_in_the_code() -> set[str]:
     """Every action code the code gives the audit log: audit.record(actor, "code", ...),
-    Pages._act(visit, event, "code", ...), AuditEntry(None, at, by, "code", ...), and the case
+    Actions._act(visit, event, "code", ...), AuditEntry(None, at, by, "code", ...), and the case
     actions the URL names (recorded through a variable)."""
     root = Path(__file__).resolve().parents[2]
     files = [*sorted((root / "host" / "dashboard").glob("*.py")),
