@@ -107,6 +107,6 @@ class Actions(Handlers):
             return site.back(back, "error", m("flash.timeout"))
         if why is not None:
             site.audit.record(visit.actor, action, target, result="refused", why=why, **detail)
-            return site.back(back, "error", m("flash.refused", why=why))
+            return site.back(back, "error", m("flash.refused", why=m.engine_refusal(why)))
         site.audit.record(visit.actor, action, target, result="done", **detail)
         return site.back(back, "ok", done)

@@ -122,6 +122,14 @@ _KO: dict[str, str] = {
     "note.switch_used": "{time}에 스위치 사용",
     "note.switch_used_late": "{time}에 스위치 사용 (노크 전의 기록이 늦게 도착)",
     "note.activity_seen": "{time}에 활동 확인",
+    "refusal.no_case": "사례 {case}는 열려 있지 않습니다",
+    "refusal.before_case": "사례 {case}가 열리기 전 시각의 요청입니다",
+    "refusal.outcome": "알 수 없는 결과입니다: {outcome}",
+    "refusal.case_state": "사례 {case}는 이미 {state} 상태입니다",
+    "refusal.away_return": "복귀 예정일시는 지금보다 뒤여야 합니다",
+    "refusal.away_stale": "그 사이에 부재 설정이 바뀌었습니다; 새로 고친 뒤 다시 하세요",
+    "refusal.not_away": "이 가구는 부재 중이 아닙니다",
+    "refusal.unknown_household": "알 수 없는 가구입니다: {household}",
     "device.online": "연결됨",
     "device.offline": "끊김",
     "device.never": "연결된 적 없음",
@@ -440,6 +448,14 @@ _EN: dict[str, str] = {
     "note.switch_used": "switch used at {time}",
     "note.switch_used_late": "switch used at {time}, before the knock, reported late",
     "note.activity_seen": "activity seen at {time}",
+    "refusal.no_case": "case {case} is not open",
+    "refusal.before_case": "the request is dated before case {case} opened",
+    "refusal.outcome": "unknown outcome: {outcome}",
+    "refusal.case_state": "case {case} is already {state}",
+    "refusal.away_return": "the expected return must be later than now",
+    "refusal.away_stale": "away mode changed meanwhile; reload and try again",
+    "refusal.not_away": "this household is not away",
+    "refusal.unknown_household": "unknown household: {household}",
     "device.online": "online",
     "device.offline": "offline",
     "device.never": "never online",
@@ -699,6 +715,18 @@ ENGINE_TIMED_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"activity seen" + _AT + r"\Z"), "note.activity_seen"),
 )
 
+# Why the engine refused a person's input (host/people.py, host/engine.py), as it words it.
+ENGINE_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"no open case '(?P<case>.*)'\Z"), "refusal.no_case"),
+    (re.compile(r"stamped before case (?P<case>.*) opened: a replay\?\Z"), "refusal.before_case"),
+    (re.compile(r"unknown outcome '(?P<outcome>.*)'\Z"), "refusal.outcome"),
+    (re.compile(r"case (?P<case>.*) is (?P<state>[a-z_]+)\Z"), "refusal.case_state"),
+    (re.compile(r"away needs an expected return after .* or None\Z"), "refusal.away_return"),
+    (re.compile(r"stale: away changed since\Z"), "refusal.away_stale"),
+    (re.compile(r"household is not away at that time\Z"), "refusal.not_away"),
+    (re.compile(r"unknown household '(?P<household>.*)'\Z"), "refusal.unknown_household"),
+)
+
 
 class Messages:
     """One language's words. `m("key", n=3)` formats a string; `m.word("status", s)` names a
@@ -729,6 +757,18 @@ class Messages:
             if found:
                 return self(key, time=found.group("time"))
         return note
+
+    def engine_refusal(self, why: str) -> str:
+        """Why the engine would not take a person's input, in this language; as it is when
+        the engine said something these words do not know."""
+        for pattern, key in ENGINE_REFUSALS:
+            found = pattern.match(why)
+            if found:
+                values = found.groupdict()
+                if "state" in values:
+                    values["state"] = self.word("state", values["state"])
+                return self(key, **values)
+        return why
 
     def span(self, seconds: float) -> str:
         """A length of time a person reads at a glance: 5분, 3시간 10분, 2일 4시간."""

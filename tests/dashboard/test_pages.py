@@ -465,12 +465,37 @@ def test_the_engines_refusal_is_shown(world):
     assert world.store.case(case).state == d.CASE_DISPATCHED
     r = c.post(f"/cases/{q(case)}/ack", data={"csrf": token})  # a stale page's button
     assert r.status_code == 200
-    assert f"처리되지 않았습니다: case {case} is dispatched" in r.text
+    assert f"처리되지 않았습니다: 사례 {case}는 이미 출동 상태입니다" in r.text
     assert world.store.case(case).state == d.CASE_DISPATCHED
     refused = [e for e in world.audit("ack") if e.detail.get("result") == "refused"]
-    assert refused and refused[0].detail["why"] == f"case {case} is dispatched"
+    assert refused and refused[0].detail["why"] == f"case {case} is dispatched"  # as it was
     r = c.post("/cases/nope/ack", data={"csrf": token})
     assert r.status_code == 404 and "nope" in r.text
+
+
+def test_every_refusal_the_engine_gives_a_person_has_words():
+    """The engine's own refusals of people's inputs (host/people.py), from a real engine, in
+    both languages; a refusal these words do not know is shown as the engine wrote it."""
+    engine = Engine()
+    t = at(0, 8)
+    engine.handle(Event(H, t, ev.ON, DEV), t)
+    whys = []
+    for kind, detail, when in (
+        (ev.ACK, ("h1#9", None, "kim", ""), t + 60),
+        (ev.AWAY, t - 10, t + 60),
+        (ev.AWAY_END, None, t + 60),
+    ):
+        (action,) = engine.handle(Event(H, when, kind, None, detail), when).actions
+        whys.append(action.why)
+    # and the ones that need an open case, from the ladder's words
+    whys += ["case h1#1 is dispatched", "unknown outcome 'bored'",
+             "stamped before case h1#1 opened: a replay?", "stale: away changed since",
+             "unknown household 'h9'"]
+    for lang in ("ko", "en"):
+        m = messages(lang)
+        for why in whys:
+            assert m.engine_refusal(why) != why, (lang, why)
+    assert messages("ko").engine_refusal("something new") == "something new"
 
 
 def test_assign_a_case_to_a_caseworker(world):
