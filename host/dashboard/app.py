@@ -32,8 +32,9 @@ from host.dashboard.gate import Gate, SecurityHeaders
 from host.dashboard.household_page import HouseholdPage
 from host.dashboard.households_page import HouseholdsPage
 from host.dashboard.login import Login
+from host.dashboard.notifications_page import NotificationsPage
 from host.dashboard.settings import DashboardConfig
-from host.dashboard.site import Site
+from host.dashboard.site import Resender, Site
 from host.dashboard.summary_page import SummaryPage
 from host.store import Store
 
@@ -42,11 +43,14 @@ STATIC = Path(__file__).with_name("static")
 
 def dashboard(store: Store, desk: Desk, settings: DashboardConfig, notify_email=None,
               clock: Callable[[], float] = time.time,
-              accounts: Accounts | None = None) -> Starlette:
+              accounts: Accounts | None = None,
+              notifier: Resender | None = None) -> Starlette:
     """The dashboard application. `notify_email`: the SMTP channel the summary goes out on
     (summary.smtp_channel(cfg.notify)), None when no mail server is configured. `accounts`
-    may be given (tests use a cheaper password hasher); by default one is made over `store`."""
-    site = Site(store, desk, settings, notify_email, clock, accounts)
+    may be given (tests use a cheaper password hasher); by default one is made over `store`.
+    `notifier`: the live notifier (host.notify.Dispatcher), through which admins hand dead
+    letters back to their channel; None, and the notifications page can only show them."""
+    site = Site(store, desk, settings, notify_email, clock, accounts, notifier)
     gate = Gate(site)
     login = Login(site)
     households = HouseholdsPage(site)
@@ -55,6 +59,7 @@ def dashboard(store: Store, desk: Desk, settings: DashboardConfig, notify_email=
     actions = Actions(site)
     summary = SummaryPage(site)
     admin = AdminPages(site)
+    notices = NotificationsPage(site)
     page, public = gate.page, gate.public
     routes = [
         Route("/login", public(login.login_page), methods=["GET", "POST"]),
@@ -72,6 +77,11 @@ def dashboard(store: Store, desk: Desk, settings: DashboardConfig, notify_email=
         Route("/admin/audit", page(admin.audit_page, admin=True), methods=["GET"]),
         Route("/admin/users", page(admin.users_page, admin=True), methods=["GET"]),
         Route("/admin/users/unlock", page(admin.unlock, admin=True), methods=["POST"]),
+        Route("/admin/notifications", page(notices.notifications, admin=True),
+              methods=["GET"]),
+        # A key is "<notice id>:<channel name>", and a channel's name may hold a slash.
+        Route("/admin/notifications/{key:path}/retry", page(notices.retry, admin=True),
+              methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -3,13 +3,13 @@
 The store, the Desk, the accounts, the audit log and the templates are made once per
 application; the page modules hold a Site rather than each their own. Rendering lives here so
 that every page gets the same frame: the language, the session's CSRF token, the flash message
-and the open-case count in the menu.
+the open-case count in the menu, and for admins the count of notices that did not go out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from jinja2 import Environment, PackageLoader
 from starlette.requests import Request
@@ -31,7 +31,7 @@ from host.dashboard.gate import (
 )
 from host.dashboard.messages import LANGS, Messages, messages
 from host.dashboard.settings import DashboardConfig
-from host.store import Household, Store, StoreError
+from host.store import DEAD, Household, Store, StoreError
 
 
 class Assignee(NamedTuple):
@@ -41,15 +41,26 @@ class Assignee(NamedTuple):
     label: str
 
 
+class Resender(Protocol):
+    """The live notifier as the dashboard sees it (host.notify.Dispatcher)."""
+
+    def retry(self, key: str) -> bool:
+        """Hand the dead letter `key` back to its channel; False when it cannot."""
+        ...
+
+
 class Site:
     """The store, the desk, the accounts, the audit log, the templates; and the frame."""
 
     def __init__(self, store: Store, desk: Desk, settings: DashboardConfig, notify_email,
-                 clock: Callable[[], float], accounts: Accounts | None) -> None:
+                 clock: Callable[[], float], accounts: Accounts | None,
+                 notifier: Resender | None = None) -> None:
         self.store = store
         self.desk = desk
         self.settings = settings
         self.notify_email = notify_email
+        # None, or a notifier that cannot retry (a test's), and the page offers no retry.
+        self.notifier = notifier if callable(getattr(notifier, "retry", None)) else None
         self.clock = clock
         self.accounts = accounts or Accounts(store, settings, clock)
         self.audit = Audit(store, clock)
@@ -78,6 +89,8 @@ class Site:
         )
         if visit is not None and "open_cases" not in values:
             values["open_cases"] = open_cases(self.desk.rows())
+        if visit is not None and visit.admin and "dead_letters" not in values:
+            values["dead_letters"] = len(self.store.notifications(DEAD))
         html = self.env.get_template(template).render(values)
         response = HTMLResponse(html, status_code=status)
         response.headers["Cache-Control"] = "no-store"

@@ -9,6 +9,8 @@ outcome on the row: sent, or dead (a dead letter) when it keeps failing or is re
 Nothing is dropped silently. A full queue makes the notice a dead letter at once, counted and
 logged. Rows still pending at shutdown stay pending in the store and are sent again by the
 next start; the same action handed over twice (a replay) finds its row and is not sent again.
+An admin may hand a dead letter back to its channel (`retry`, from the dashboard's web thread)
+once the receiver works again.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class Dispatcher:
         self.rand = rand
         self._metrics = metrics
         self._closed = False
+        self._retrying = threading.Lock()  # one retry at a time, and none past close()
         self._workers = {c.name: _Worker(c, self, queue_size) for c in channels}
         self._resume()
         for worker in self._workers.values():
@@ -176,9 +179,10 @@ class Dispatcher:
 
         What is not sent by then stays pending in the store for the next start.
         """
-        if self._closed:
-            return
-        self._closed = True
+        with self._retrying:
+            if self._closed:
+                return
+            self._closed = True
         deadline = time.monotonic() + (self.close_timeout_s if timeout is None else timeout)
         for worker in self._workers.values():
             worker.stop(deadline)
@@ -186,6 +190,42 @@ class Dispatcher:
             worker.join(max(deadline - time.monotonic(), 0) + 5.0)
             if worker.is_alive():
                 log_event(logging.ERROR, "notification_worker_stuck", channel=worker.name)
+
+    def retry(self, key: str) -> bool:
+        """Hand the dead letter `key` back to its channel now: pending again, attempts from 0,
+        sent by the channel's worker like any other (and dead again if it still fails).
+
+        Safe from any thread (the dashboard calls it from the web's). False, and nothing
+        changed, when there is no dead letter `key`, its channel is not set up on this host,
+        or the notifier is closed.
+        """
+        with self._retrying:
+            refused = None
+            if self._closed:
+                refused = "notifier closed"
+            else:
+                try:
+                    row = next((n for n in self.store.notifications(DEAD) if n.key == key),
+                               None)
+                except Exception as e:
+                    row, refused = None, f"store: {type(e).__name__}: {e}"
+                if row is None:
+                    refused = refused or "not a dead letter"
+                elif row.channel not in self._workers:
+                    refused = f"channel {row.channel!r} is not configured"
+            if refused is not None:
+                log_event(logging.WARNING, "notification_retry_refused", key=key,
+                          reason=refused)
+                return False
+            try:  # keep the last error on the row: it says why the notice was dead
+                self.store.update_notification(key, PENDING, 0, row.last_error, self.clock())
+            except Exception as e:
+                log_event(logging.ERROR, "notification_retry_refused", key=key,
+                          reason=f"store: {type(e).__name__}: {e}")
+                return False
+            log_event(logging.INFO, "notification_retried", key=key, channel=row.channel,
+                      attempts_before=row.attempts, error_before=row.last_error)
+            return self._hand_back(row._replace(attempts=0))
 
     # -- the worker's side ---------------------------------------------------------------
 
@@ -198,14 +238,22 @@ class Dispatcher:
                       error=f"{type(e).__name__}: {e}")
             return
         for row in pending:
-            worker = self._workers.get(row.channel)
-            delivery = Delivery(row.key, row.payload, row.attempts)
-            if worker is None:
-                self.dead(row.channel, delivery, f"channel {row.channel!r} is not configured")
-                continue
-            log_event(logging.INFO, "notification_resumed", key=row.key, channel=row.channel,
-                      attempts=row.attempts)
-            worker.offer(delivery)
+            if row.channel in self._workers:
+                log_event(logging.INFO, "notification_resumed", key=row.key,
+                          channel=row.channel, attempts=row.attempts)
+            self._hand_back(row)
+
+    def _hand_back(self, row: Notification) -> bool:
+        """A stored notice to its channel's worker (at start, or retried); True when queued.
+
+        A channel no longer set up cannot send it: a dead letter.
+        """
+        worker = self._workers.get(row.channel)
+        delivery = Delivery(row.key, row.payload, row.attempts)
+        if worker is None:
+            self.dead(row.channel, delivery, f"channel {row.channel!r} is not configured")
+            return False
+        return worker.offer(delivery)
 
     def record(self, channel: str, delivery: Delivery, state: str, error: str = "") -> None:
         if not delivery.persisted:
@@ -244,14 +292,16 @@ class _Worker(threading.Thread):
         self._stopping = threading.Event()
         self._deadline = 0.0
 
-    def offer(self, delivery: Delivery) -> None:
-        """Queue a delivery without waiting; a full queue makes it a dead letter."""
+    def offer(self, delivery: Delivery) -> bool:
+        """Queue a delivery without waiting; a full queue makes it a dead letter (False)."""
         try:
             self.queue.put_nowait(delivery)
         except queue.Full:
             self.owner.count(QUEUE_FULL_METRIC, self.channel.name)
             self.owner.dead(self.channel.name, delivery,
                             f"queue full ({self.capacity} notices waiting)")
+            return False
+        return True
 
     def stop(self, deadline: float) -> None:
         self._deadline = deadline

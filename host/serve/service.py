@@ -193,7 +193,7 @@ class Service:
         self.web_store = SqliteStore(self.cfg.database)
         self._mail = summary.smtp_channel(self.cfg.notify)
         return dashboard(self.web_store, ServiceDesk(self, self.web_store), self.cfg.dashboard,
-                         notify_email=self._mail)
+                         notify_email=self._mail, notifier=self.notifier)
 
     def _daily_summary(self, now: float) -> None:
         """E-mail yesterday's summary once its hour has come (also after a restart that

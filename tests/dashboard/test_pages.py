@@ -36,10 +36,11 @@ from host.decisions import Reason
 from host.engine import Engine
 from host.events import HEARTBEAT, ONLINE, Event
 from host.notify.smtp import SmtpChannel
-from host.store import UserRecord
+from host.store import DEAD, PENDING, SENT, Notification, UserRecord
 from host.store.sqlite import SqliteStore
 from tests.households import at, regular_days
-from tests.notify.receivers import SmtpReceiver
+from tests.notify.helpers import settled, sos, the_notify, webhook_notifier
+from tests.notify.receivers import SmtpReceiver, WebhookReceiver
 
 SEOUL = ZoneInfo("Asia/Seoul")
 H, DEV = "h1", "bulb-0001"
@@ -51,7 +52,8 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # tests only
 class World:
     """Store, engine, desk and a clock the app and the desk share."""
 
-    def __init__(self, path, settings: DashboardConfig | None = None, notify_email=None):
+    def __init__(self, path, settings: DashboardConfig | None = None, notify_email=None,
+                 notifier=None):
         self.now = at(0, 0)
         self.store = SqliteStore(path)
         self.engine = Engine()
@@ -61,7 +63,7 @@ class World:
         self.accounts.add_user(ADMIN, ADMIN_PW, "admin", "관리자 박")
         self.accounts.add_user(WORKER, WORKER_PW, "caseworker", "김복지")
         self.app = dashboard(self.store, self.desk, self.settings, notify_email=notify_email,
-                             clock=self.clock, accounts=self.accounts)
+                             clock=self.clock, accounts=self.accounts, notifier=notifier)
         self.last_beat = 0.0
 
     def clock(self) -> float:
@@ -947,3 +949,145 @@ def test_refusals_are_audited_with_the_decoded_path_and_found_by_target(world):
     both = admin.get("/admin/audit", params={"target": case, "actor": ADMIN})
     assert "<tr><td>" not in both.text  # the admin did nothing to the case
     assert world.audit("view_audit")[0].detail == {"target_filter": case}
+
+
+# -- notifications that did not go out (/admin/notifications) ----------------------------------
+
+
+def notice_row(key: str, state: str, created_at: float, error: str, kind: str = "alarm",
+               attempts: int = 3) -> Notification:
+    return Notification(f"{key}:webhook", "webhook", H, f"{H}#1", kind, created_at,
+                        {"id": key, "kind": kind}, state, attempts, error, created_at + 30)
+
+
+def dead_letters_in_page(html: str) -> list[str]:
+    return re.findall(r'<tr class="n-(?:dead|pending)" data-key="([^"]+)"', html)
+
+
+def test_a_caseworker_cannot_see_or_retry_notifications(world):
+    world.home()
+    world.store.add_notifications([notice_row("n1", DEAD, at(6, 9), "HTTP 503")])
+    c = world.client()
+    token = login(c)
+    assert "/admin/notifications" not in c.get("/").text
+    r = c.get("/admin/notifications")
+    assert r.status_code == 403 and "관리자만" in r.text and "HTTP 503" not in r.text
+    r = c.post("/admin/notifications/n1%3Awebhook/retry", data={"csrf": token})
+    assert r.status_code == 403
+    assert world.store.notifications()[0].state == DEAD
+    assert {e.target for e in world.audit("forbidden")} == {
+        "/admin/notifications", "/admin/notifications/n1:webhook/retry"}
+
+
+def test_dead_letters_then_pending_notices_with_their_errors(world):
+    world.home()
+    world.store.add_notifications([
+        notice_row("old-dead", DEAD, at(6, 8), "HTTP 503 Service Unavailable"),
+        notice_row("waiting", PENDING, at(6, 10), "cannot reach https://sms.example/anbu: "
+                   "timed out", kind="reminder", attempts=2),
+        notice_row("new-dead", DEAD, at(6, 9), "mail server refused: 550 <care@x> unknown",
+                   kind="device_fault"),
+        notice_row("done", SENT, at(6, 11), ""),
+    ])
+    c = world.client()
+    login(c, ADMIN, ADMIN_PW)
+    home = c.get("/").text
+    badge = re.search(r'href="/admin/notifications">[^<]*<span[^>]*data-dead-letters[^>]*>(\d+)<',
+                      home)
+    assert badge and badge.group(1) == "2"
+    r = c.get("/admin/notifications")
+    assert r.status_code == 200
+    html = r.text
+    # Dead letters first, newest first; then the outbox; a sent notice is not listed.
+    assert dead_letters_in_page(html) == ["new-dead:webhook", "old-dead:webhook",
+                                          "waiting:webhook"]
+    assert "HTTP 503 Service Unavailable" in html
+    assert "mail server refused: 550 &lt;care@x&gt; unknown" in html  # escaped
+    assert "cannot reach https://sms.example/anbu: timed out" in html
+    assert html.count('href="/households/h1">김말순</a>') == 3
+    assert ">기기 이상<" in html and ">재알림<" in html and ">경보<" in html
+    created = datetime.fromtimestamp(at(6, 9), SEOUL).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"<td>{created}</td>" in html and created.endswith("09:00:00")
+    assert "보내지 못한 알림 2건 · 재시도 중 1건" in html
+    # No notifier on this dashboard: no retry button, and a POST says why.
+    assert "다시 보내기</button>" not in html
+    token = csrf_of(html)
+    r = c.post("/admin/notifications/new-dead%3Awebhook/retry", data={"csrf": token},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/admin/notifications"
+    assert flash(c, "/admin/notifications").startswith("error: 이 호스트는 알림을 다시 보낼 수")
+    assert world.store.notifications(DEAD)[1].key == "new-dead:webhook"
+    assert world.audit("view_notifications")[0].detail["dead"] == 2
+
+    c.post("/lang", data={"csrf": token, "lang": "en", "next": "/admin/notifications"})
+    english = c.get("/admin/notifications").text
+    assert "Notifications that did not go out" in english and ">device fault<" in english
+    assert "2 dead letters · 1 being retried" in english
+
+
+def test_notifications_are_paged(tmp_path):
+    world = World(tmp_path / "anbu.db", DashboardConfig(page_size=10))
+    world.home()
+    world.store.add_notifications(
+        [notice_row(f"d{i:02d}", DEAD, at(6, 0) + 60 * i, f"error {i}") for i in range(25)])
+    c = world.client()
+    login(c, ADMIN, ADMIN_PW)
+    first = c.get("/admin/notifications").text
+    assert dead_letters_in_page(first) == [f"d{i:02d}:webhook" for i in range(24, 14, -1)]
+    assert 'href="/admin/notifications?page=2" rel="next"' in first
+    third = c.get("/admin/notifications", params={"page": "3"}).text
+    assert dead_letters_in_page(third) == [f"d{i:02d}:webhook" for i in range(4, -1, -1)]
+    assert 'href="/admin/notifications?page=2" rel="prev"' in third
+    r = c.get("/admin/notifications", params={"page": "abc"})
+    assert r.status_code == 400 and "page:" in r.text
+    world.store.close()
+
+
+def test_an_admin_sends_a_dead_letter_again_through_the_notifier(tmp_path):
+    path = tmp_path / "anbu.db"
+    hook_store = SqliteStore(path)  # the notifier's connection; the dashboard has its own
+    hook_store.add_household(H, "김말순", created_at=at(0, 0))
+    receiver = WebhookReceiver()
+    receiver.always = 503  # the SMS service is down
+    notifier = webhook_notifier(hook_store, receiver.url)
+    world = World(path, notifier=notifier)
+    try:
+        notifier.notify(the_notify(sos(H)))
+        [dead] = settled(hook_store, 1)
+        assert dead.state == DEAD and len(receiver.posts) == 3
+        receiver.always = None  # ... and back
+        c = world.client()
+        login(c, ADMIN, ADMIN_PW)
+        html = c.get("/admin/notifications").text
+        action = f"/admin/notifications/{quote(dead.key, safe='')}/retry"
+        assert f'action="{action}"' in html and "HTTP 503 Service Unavailable" in html
+
+        forged = c.post(action, data={"csrf": "forged"})
+        assert forged.status_code == 403
+        unknown = c.post("/admin/notifications/nothing%3Awebhook/retry",
+                         data={"csrf": csrf_of(html)})
+        assert unknown.status_code == 404
+        assert "알림 nothing:webhook를 찾을 수 없습니다" in unknown.text
+        assert hook_store.notifications() == [dead] and len(receiver.posts) == 3
+
+        r = c.post(action, data={"csrf": csrf_of(html)}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/admin/notifications"
+        [sent] = settled(hook_store, 1)
+        assert (sent.state, sent.attempts) == (SENT, 1)
+        assert len(receiver.posts) == 4 and receiver.posts[-1].payload == dead.payload
+        page = c.get("/admin/notifications").text
+        assert "다시 보냅니다" in page and dead_letters_in_page(page) == []
+        assert "data-dead-letters" not in page
+        [entry] = world.audit("notification_retry")
+        assert (entry.actor, entry.target) == (ADMIN, dead.key)
+        assert entry.detail["handed_back"] is True
+
+        again = c.post(action, data={"csrf": csrf_of(page)}, follow_redirects=False)
+        assert again.status_code == 303
+        assert "보내지 못한 알림이 아닙니다 (지금: 보냄)" in flash(c, "/admin/notifications")
+        assert len(receiver.posts) == 4
+    finally:
+        notifier.close()
+        receiver.close()
+        world.store.close()
+        hook_store.close()
