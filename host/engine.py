@@ -64,6 +64,7 @@ class Engine(BulbInputs, PeopleInputs):
         self._grace = cfg.backlog_grace_s
         self._sos_n = cfg.sos_toggles
         self._sos_widest = max(cfg.sos_window_s, cfg.sos_window_mains_s)
+        self._quiet_hours = tuple(_quiet(hour, cfg) for hour in range(24))  # _quiet, looked up
 
     # -- public -----------------------------------------------------------------------------
 
@@ -99,24 +100,26 @@ class Engine(BulbInputs, PeopleInputs):
         except TypeError:
             st, usual = None, False
         out: list = []
-        if not usual:
-            if (st is not None and type(kind) is str and kind == ev.HEARTBEAT
-                    and type(device) is str and device and type(household) is str
-                    and type(t) in _REAL and type(now) in _REAL and math.isfinite(now)
-                    and EARLIEST <= t <= now + self._future):
-                # A plain heartbeat, a bulb's most common input: every check of _refuse
-                # holds (the household is known, so its id is a non-empty string), so it
-                # goes straight to its step.
-                self._heartbeat(st, device, t, now, out)
-                return self._settle(st, now, out)
-            why = self._refuse(event, now)
-            if why:
-                return Decision([d.Rejected(str(household), now, str(kind), why)],
-                                st.wake_at if st else None)
-            if st is None:
-                if kind == ev.LISTENING:
-                    return Decision([], None)  # no bulb of it was ever heard: nothing to move
-                st = self._new_state(household)
+        if usual:  # a resident's input for a known household: most inputs, in one step
+            self._resident(st, t, kind, device, now, out)  # type: ignore[arg-type]
+            return self._settle(st, now, out)  # type: ignore[arg-type]
+        if (st is not None and type(kind) is str and kind == ev.HEARTBEAT
+                and type(device) is str and device and type(household) is str
+                and type(t) in _REAL and type(now) in _REAL and math.isfinite(now)
+                and EARLIEST <= t <= now + self._future):
+            # A plain heartbeat, a bulb's most common input: every check of _refuse
+            # holds (the household is known, so its id is a non-empty string), so it
+            # goes straight to its step.
+            self._heartbeat(st, device, t, now, out)
+            return self._settle(st, now, out)
+        why = self._refuse(event, now)
+        if why:
+            return Decision([d.Rejected(str(household), now, str(kind), why)],
+                            st.wake_at if st else None)
+        if st is None:
+            if kind == ev.LISTENING:
+                return Decision([], None)  # no bulb of it was ever heard: nothing to move
+            st = self._new_state(household)
         if kind in _RESIDENT:
             self._resident(st, t, kind, device, now, out)
         elif kind in ev.DEVICE_KINDS:
@@ -178,7 +181,19 @@ class Engine(BulbInputs, PeopleInputs):
 
     def _settle(self, st: HouseholdState, now: float, out: list) -> Decision:
         """Carry out every step due by now, then work out the next wake time and status."""
-        at, step = self._plan(st)
+        if (st.watch_at is None and st.welfare is None and st.away_until is None
+                and st.stuck_from == NEVER and not (st.watching or st.blind or st.retired)
+                and st.last > -NEVER):
+            # Most inputs leave a household here: nothing open, no light on, a silence not yet
+            # worked out. _plan's answer for it, without the call: the next step is the
+            # silence reaching half the floor, or a bulb's heartbeat deadline before that.
+            since = st.last if st.last > st.alive_at else st.alive_at
+            at = since + self._min_gap / 2
+            step = self._inactivity
+            if not at < st.device_due:
+                at, step = st.device_due, self._devices_silent
+        else:
+            at, step = self._plan(st)
         if at <= now and now >= st.hold_until:
             for _ in range(64):  # each step moves the household on; the bound guards bugs
                 step(st, now, out)
@@ -330,17 +345,18 @@ class Engine(BulbInputs, PeopleInputs):
                      cfg.morning_margin_min)
         latest = (cfg.morning_latest_h - cfg.morning_start_h) * 60
         due = start + min(mean + margin, latest) * 60
-        if _quiet(clock.hour(due), cfg):
+        if self._quiet_hours[clock.hour(due)]:
             due = clock.next_local_hour(due, cfg.quiet_end_h)
         return due
 
     def _schedule(self, st: HouseholdState) -> None:
         """Work out when the gap since the last sign of life becomes unusual and improbable."""
         cfg = self.config
-        since = st.since
+        last = st.last
+        since = last if last > st.alive_at else st.alive_at  # st.since, inline: every silence
         clock = st.clock
         due = st.due_raw
-        if _quiet(clock.hour(due), cfg):
+        if self._quiet_hours[clock.hour(due)]:
             due = clock.next_local_hour(due, cfg.quiet_end_h)
         latest = since + self._ceiling - self._knock_s
         knock_at = min(due, st.due_urgent, latest)
@@ -349,7 +365,10 @@ class Engine(BulbInputs, PeopleInputs):
         if morning < knock_at:
             knock_at = morning
             st.knock_code = d.NO_MORNING
-        bucket = bucket_of(clock.hour(since), clock.weekend(since))
+        # The silence starts in the bucket of the last activity, worked out when it came
+        # (st.last_bucket), unless someone vouched for the resident later.
+        bucket = (st.last_bucket if since == last
+                  else bucket_of(clock.hour(since), clock.weekend(since)))
         watch_gap = st.routine.threshold(bucket, cfg.tail_watch, cfg)
         st.watch_at = min(since + max(watch_gap, self._min_gap / 2), knock_at)
         st.knock_at = knock_at
@@ -597,6 +616,8 @@ class Engine(BulbInputs, PeopleInputs):
         light.light_seen = seen | bit
         if light is st and st.devices is None:
             st.stuck_from = t if on else NEVER
+        elif light is not st and not st.light_on and len(st.devices) == 1:  # type: ignore[arg-type]
+            st.stuck_from = t if on else NEVER  # what lights_changed comes to with one bulb
         else:
             st.lights_changed()  # a press moves no device deadline: devices_changed not needed
         # SOS: the last sos_toggles light changes within the window.

@@ -17,7 +17,9 @@ hour is expected on fewer than 1 day in 200". Memory is about 2 KB per household
 from __future__ import annotations
 
 import math
+import statistics
 from array import array
+from bisect import bisect_right
 from statistics import NormalDist
 
 from host.config import EngineConfig
@@ -32,12 +34,22 @@ BUCKETS = 48  # 24 local start hours x (weekday, weekend)
 HALVE_AT_DAYS = 180
 
 _NORMAL = NormalDist()
+# What _NORMAL.inv_cdf(q) returns for 0 < q < 1, without its Python frame (the function it
+# calls, C in CPython): a threshold is worked out for every silence scheduled.
+_inv_cdf = getattr(statistics, "_normal_dist_inv_cdf", lambda q, mu, sigma: _NORMAL.inv_cdf(q))
 _NAN_CACHE = array("f", [math.nan] * (2 * BUCKETS))
 _WAKE = 3 * BUCKETS  # where the morning sums start in Routine.sums
 
 
 def bucket_of(hour: int, weekend: bool) -> int:
     return hour + 24 if weekend else hour
+
+
+# Per bucket: (the bucket an hour before, the bucket an hour after, local hour, day type), the
+# window a bucket is judged on; looked up rather than worked out on every judgement.
+_AROUND: tuple[tuple[int, int, int, int], ...] = tuple(
+    (dt * 24 + (hour - 1) % 24, dt * 24 + (hour + 1) % 24, hour, dt)
+    for dt in (0, 1) for hour in range(24))
 
 
 def _last_reached(hist: array, i0: int, i1: int, i2: int, below: int, least: float) -> int:
@@ -70,7 +82,12 @@ def _gap_s(p: float, mu: float, sigma: float, k: int, cfg: EngineConfig,
     improbable, or a bulb that daylight leaves unused until evening would be knocked every
     afternoon (the engine's ceiling still bounds the result)."""
     # p >= 1: gaps here are so frequent that any length is expected daily.
-    model_h = cfg.learn_gap_h if p >= 1 else math.exp(mu + sigma * _NORMAL.inv_cdf(1 - p))
+    if p >= 1:
+        model_h = cfg.learn_gap_h
+    else:
+        q = 1 - p
+        model_h = math.exp(mu + sigma * (_inv_cdf(q, 0.0, 1.0) if 0.0 < q < 1.0
+                                         else _NORMAL.inv_cdf(q)))  # raises, as it did
     if model_h > cap_h:
         model_h = cap_h
     seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
@@ -113,13 +130,11 @@ class Routine:
         sums[3 * bucket] += 1
         sums[3 * bucket + 1] += lg
         sums[3 * bucket + 2] += lg * lg
-        base = bucket * NB
         hist = self.hist
-        for k in range(NB):
-            if gap_s < EDGES_S[k]:
-                break
-            if hist[base + k] < 255:
-                hist[base + k] += 1
+        # Every edge the gap reached: the edges up to where gap_s would be inserted after them.
+        for i in range(bucket * NB, bucket * NB + bisect_right(EDGES_S, gap_s)):
+            if hist[i] < 255:
+                hist[i] += 1
 
     def learn_day(self, weekend: bool) -> None:
         dt = 1 if weekend else 0
@@ -188,9 +203,9 @@ class Routine:
 
     def _window(self, bucket: int, cfg: EngineConfig) -> tuple[float, float, float, float]:
         """(gaps per day, mu, sigma, days) for gaps starting within an hour of this bucket."""
-        dt, hour = divmod(bucket, 24)
+        before, after, hour, dt = _AROUND[bucket]
         sums = self.sums
-        a, b, c = 3 * (dt * 24 + (hour - 1) % 24), 3 * bucket, 3 * (dt * 24 + (hour + 1) % 24)
+        a, b, c = 3 * before, 3 * bucket, 3 * after
         n = sums[a] + sums[b] + sums[c]
         s1 = sums[a + 1] + sums[b + 1] + sums[c + 1]
         s2 = sums[a + 2] + sums[b + 2] + sums[c + 2]
@@ -232,9 +247,9 @@ class Routine:
         is already the one for this tail.
         """
         per_day, mu, sigma, days = self._window(bucket, cfg)
-        dt, hour = divmod(bucket, 24)
-        k = _last_reached(self.hist, (dt * 24 + (hour - 1) % 24) * NB, bucket * NB,
-                          (dt * 24 + (hour + 1) % 24) * NB, NB, tail * (days + cfg.prior_days))
+        before, after, _, _ = _AROUND[bucket]
+        k = _last_reached(self.hist, before * NB, bucket * NB, after * NB, NB,
+                          tail * (days + cfg.prior_days))
         return _gap_s(tail / per_day, mu, sigma, k, cfg)
 
     def thresholds(self, bucket: int, tails: tuple[float, ...], cfg: EngineConfig,
@@ -242,11 +257,11 @@ class Routine:
         """threshold() for several tails at once, sharing the window's sums; caps_h, one per
         tail, caps what the model extrapolates (not the gaps seen)."""
         per_day, mu, sigma, days = self._window(bucket, cfg)
-        dt, hour = divmod(bucket, 24)
+        before, after, _, _ = _AROUND[bucket]
         hist = self.hist
-        i0 = (dt * 24 + (hour - 1) % 24) * NB
+        i0 = before * NB
         i1 = bucket * NB
-        i2 = (dt * 24 + (hour + 1) % 24) * NB
+        i2 = after * NB
         denom = days + cfg.prior_days
         # The highest edge gaps in this window reached often enough to matter for any tail.
         top = _last_reached(hist, i0, i1, i2, NB, min(tails) * denom)

@@ -51,6 +51,10 @@ class Driver:
         # while disconnected and waits for the backlog after (host.serve), so a wake-up
         # falling in one comes at its end, plus the settle time.
         self._paused = sorted(paused)
+        # Outages before this index ended by the clock's time (see _resumed); a wake before
+        # the start of the one at it is not in any.
+        self._paused_next = 0
+        self._paused_from = self._paused[0][0] if self._paused else math.inf
         # When timers run again after each outage, the host tells the engine it listens from
         # then on (events.LISTENING: the bulbs' heartbeats were lost, not missed); only the
         # engine has bulbs' deadlines to move. Latest first, popped as they come.
@@ -64,22 +68,38 @@ class Driver:
     def run(self, events: Iterable[tuple[float, Event]], until: float) -> None:
         """Feed (arrival time, event) pairs in arrival order, then run the clock to `until`."""
         handle = self.rule.handle
+        queue, listen = self._queue, self._listen
+        fed = self.fed
         for at, event in events:
             if at >= until:
                 break
             wake = self.wake
-            if ((wake is not None and wake <= at) or (self._queue and self._queue[0][0] <= at)
-                    or (self._listen and self._listen[-1] <= at)):
+            if ((wake is not None and wake <= at) or (queue and queue[0][0] <= at)
+                    or (listen and listen[-1] <= at)):
+                self.fed = fed
                 self._run_to(at, inclusive=True)
+                fed = self.fed
                 if self.stopped:
                     return
             if at > self.now:
                 self.now = at
                 self._spins = 0
             elif at < self.now:
+                self.fed = fed
                 raise ValueError(f"arrivals must come in order: {at} after {self.now}")
-            self.fed += 1
-            self._decided(handle(event, at))
+            fed += 1
+            # self._decided(handle(event, at)), spelled out for the common case (no actions,
+            # no outage ahead): this runs for every event of the run.
+            actions, wake = handle(event, at)
+            if wake is not None:
+                if wake < at:
+                    wake = at
+                if wake >= self._paused_from:
+                    wake = self._resumed(wake)
+            self.wake = wake
+            if actions:
+                self._acted(actions)
+        self.fed = fed
         self._run_to(until, inclusive=False)
 
     def _run_to(self, until: float, inclusive: bool) -> None:
@@ -119,11 +139,14 @@ class Driver:
         if wake is not None:
             if wake < self.now:
                 wake = self.now
-            if self._paused:
+            if wake >= self._paused_from:
                 wake = self._resumed(wake)
         self.wake = wake
-        if not actions:
-            return
+        if actions:
+            self._acted(actions)
+
+    def _acted(self, actions: list) -> None:
+        """Keep the actions (tests) and queue what the people around do about them."""
         if self.actions is not None:
             self.actions.extend(actions)
         people = self.people
@@ -139,8 +162,19 @@ class Driver:
             self._decided(self.rule.handle(Event(self.household, at, LISTENING), at))
 
     def _resumed(self, wake: float) -> float:
-        """`wake`, or the end of the host outage it falls in plus the settle time."""
-        for start, end in self._paused:
+        """`wake`, or the end of the host outage it falls in plus the settle time.
+
+        A wake is never before the clock, and the clock never goes back, so an outage at the
+        front of the list (sorted by start) that ended by now can move no wake again: it is
+        skipped for good rather than looked at on every decision.
+        """
+        paused, i, now = self._paused, self._paused_next, self.now
+        while i < len(paused) and paused[i][1] <= now:
+            i += 1
+        self._paused_next = i
+        self._paused_from = paused[i][0] if i < len(paused) else math.inf
+        for j in range(i, len(paused)):
+            start, end = paused[j]
             if start > wake:
                 break
             if wake < end:

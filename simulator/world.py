@@ -31,6 +31,7 @@ DAY = 86400.0
 # that alarms on silences of a day or more (see for_baselines).
 BASELINE_GAP_S = 12 * 3600.0
 LATE_S = 60.0  # arriving this much after its own time: a queued event
+_SWITCH = frozenset((ON, OFF))
 
 
 class World:
@@ -122,12 +123,14 @@ class World:
         same (tests/simulator/test_world.py compares them). A bathroom bulb's ~14 events a
         day become ~3.
         """
+        if self.mode != MAINS:  # a switched bulb: its switch events, picked out in one pass
+            return thin([item for item in self.events if item[1].kind in _SWITCH], BASELINE_GAP_S)
         resident = []
         for at, e in self.events:
             kind = e.kind
-            if kind in (ON, OFF):
+            if kind in _SWITCH:
                 resident.append((at, e))
-            elif self.mode == MAINS and kind in (ONLINE, OFFLINE):
+            elif kind in (ONLINE, OFFLINE):
                 resident.append((at, e._replace(kind=ON if kind == ONLINE else OFF,
                                                 detail=None)))
         return thin(resident, BASELINE_GAP_S)
