@@ -127,7 +127,15 @@ class Engine(BulbInputs, PeopleInputs):
         elif kind in ev.PEOPLE_KINDS:
             self._people(st, event, now, out)
         elif kind == ev.LISTENING:
+            # It moves deadlines and judges nothing: the host says it as it reconnects, before
+            # the backlog is in, when nothing may be judged yet (host.serve.service).
             self._listening(st, t)
+            at, _ = self._plan(st)
+            wake = at if at < NEVER else None
+            if wake is not None and wake < st.hold_until:
+                wake = st.hold_until
+            st.wake_at = wake
+            return Decision(out, wake)
         else:
             self._knock_failed(st, event, now, out)
         return self._settle(st, now, out)

@@ -55,10 +55,10 @@ class Driver:
         # the start of the one at it is not in any.
         self._paused_next = 0
         self._paused_from = self._paused[0][0] if self._paused else math.inf
-        # When timers run again after each outage, the host tells the engine it listens from
-        # then on (events.LISTENING: the bulbs' heartbeats were lost, not missed); only the
-        # engine has bulbs' deadlines to move. Latest first, popped as they come.
-        self._listen = (sorted((end + SETTLE_S for _, end in paused), reverse=True)
+        # As it reconnects after each outage, the host tells the engine it listens from then
+        # on (events.LISTENING: the bulbs' heartbeats were lost, not missed); only the engine
+        # has bulbs' deadlines to move. Latest first, popped as they come.
+        self._listen = (sorted((end for _, end in paused), reverse=True)
                         if isinstance(rule, Engine) else [])
 
     @property
@@ -155,11 +155,15 @@ class Driver:
                 self._queue_replies(people.respond(action))
 
     def _listening(self, at: float) -> None:
-        """Timers run again after a host outage: as anbu serve does, the engine hears that the
-        host listens from now on if the household has a bulb online (host.serve.service)."""
+        """The host reconnects after its outage: as anbu serve does, the engine hears that the
+        host listens from now on if the household has a bulb online (host.serve.service); what
+        is due waits for the settle time, as the host's timers do."""
         st = self.rule.state(self.household)  # type: ignore[attr-defined] - an Engine
         if st is not None and st.device_due < math.inf:
-            self._decided(self.rule.handle(Event(self.household, at, LISTENING), at))
+            actions, wake = self.rule.handle(Event(self.household, at, LISTENING), at)
+            if wake is not None and wake < at + SETTLE_S:
+                wake = at + SETTLE_S
+            self._decided((actions, wake))
 
     def _resumed(self, wake: float) -> float:
         """`wake`, or the end of the host outage it falls in plus the settle time.

@@ -14,9 +14,11 @@ Timers run only while the broker is heard: after (re)connecting, the broker firs
 queued up while the host was away, and judging a silence before that backlog is in would knock
 on residents who were busy all along. So timers wait until the inbox has been quiet for
 settle_ms (at most settle_max_s). While disconnected, nothing is judged and /health says so.
-Heartbeats are QoS 0, so the broker keeps none for the host while it is away: when timers run
-again, every household with a bulb online is told the host listens from now on (LISTENING,
-journaled like any input), so their deadlines count from then and no bulb is taken for dead.
+Heartbeats are QoS 0, so the broker keeps none for the host while it is away: as soon as it
+is subscribed again, before any message of the backlog, every household with a bulb online is
+told the host listens from now on (LISTENING, journaled like any input, judging nothing), so
+their deadlines count from then and no bulb is taken for dead, not even by a sibling bulb's
+heartbeat arriving before the timers run.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class Service:
         self._failed = False
         self._connected_at: float | None = None  # set by the MQTT thread when subscribed
         self._ticking = False
-        self._listening = False  # timers just (re)started: tell the engine in the next batch
+        self._listening = False  # just (re)subscribed: tell the engine in the next batch
         self._last_message = 0.0  # monotonic
         self._effects_done = 0  # inputs whose effects were carried out
         self._effects_marked = 0
@@ -278,6 +280,8 @@ class Service:
     def _on_ready(self, ready: bool) -> None:
         """From the MQTT session: subscribed (True) or the connection dropped (False)."""
         self._connected_at = time.monotonic() if ready else None
+        if ready:
+            self._listening = True
         self.metrics.connected.set(1 if ready else 0)
 
     # -- the loop --------------------------------------------------------------------------
@@ -357,7 +361,6 @@ class Service:
         quiet = now - max(self._last_message, connected_at) >= ingest.settle_ms / 1000
         if quiet or now - connected_at >= ingest.settle_max_s:
             self._ticking = True
-            self._listening = True
             log.info("timers running", extra={"fields": {"event": "timers_running"}})
 
     # -- one batch -------------------------------------------------------------------------
@@ -389,6 +392,9 @@ class Service:
                 self._store_call("set_mark", self.store.set_mark, EFFECTS_THROUGH,
                                  self._effects_done)
                 self._effects_marked = self._effects_done
+            if self._listening:
+                self._listening = False
+                self._listen(now, feed)
             outcomes = [self.reader.read(m) for m in batch]
             fresh = iter(self._add_events([o.stored for o in outcomes if type(o) is ToStore]))
             for msg, outcome in zip(batch, outcomes, strict=True):
@@ -413,9 +419,6 @@ class Service:
             for req in people or ():
                 answers.append((req.future, self._person(req.event, now, feed, new_events)))
             if ticking:
-                if self._listening:
-                    self._listening = False
-                    self._listen(now, feed)
                 self._timers(now, feed, inputs, actions, outgoing, new_events)
             for action in actions:
                 outgoing += self.knocks.on_action(action, now)
@@ -451,10 +454,10 @@ class Service:
         return reading.refused(decision)
 
     def _listen(self, now: float, feed: Callable[[Event], d.Decision | None]) -> None:
-        """Timers run again after the host's or its broker's outage: the heartbeats missed
+        """Subscribed again after the host's or its broker's outage: the heartbeats sent
         meanwhile were lost, not missed by the bulbs (QoS 0 is not queued for the host), so
-        each household with a bulb online hears that the host listens from now on. Before the
-        timers, so none of them takes the outage for a dead bulb."""
+        each household with a bulb online hears that the host listens from now on. First in
+        the batch, so nothing that follows takes the outage for a dead bulb."""
         engine = self.engine
         for household in list(engine.households()):
             st = engine.state(household)

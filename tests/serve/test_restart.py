@@ -93,8 +93,10 @@ def test_sigterm_saves_the_engine_so_the_next_start_replays_nothing(tmp_path, br
             assert s.mark("effects_through") == s.mark("state_through") > 0
         assert '"event": "stopped"' in host.log()
         host.start()
-        assert host.health()["engine"] == {"households": 1, "replayed_at_start": 0,
-                                           "journal_inputs": 0}
+        engine = host.health()["engine"]
+        assert engine["households"] == 1 and engine["replayed_at_start"] == 0
+        # Since the start: at most the one `listening` input it gives h1 once subscribed.
+        assert engine["journal_inputs"] <= 1
     finally:
         bulb.close()
         host.stop()

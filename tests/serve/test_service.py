@@ -196,3 +196,29 @@ def test_heartbeats_lost_while_the_host_was_down_open_no_device_case(home, broke
     finally:
         beating.set()
         beater.join(5)
+
+
+def test_a_sibling_bulbs_heartbeat_before_the_timers_run_takes_no_bulb_for_dead(tmp_path, broker,
+                                                                               bulbs):
+    # Two bulbs in one household; the host is away longer than their deadline, so it heard
+    # neither's heartbeats. Back, it waits for the backlog (settle) before running timers; a
+    # heartbeat of one bulb in that window must not find the other overdue: the engine hears
+    # that the host listens again as soon as it is subscribed, before any message.
+    register(tmp_path / "anbu.db", {"h3": [("bulb-0003", ev.SWITCHED),
+                                           ("bulb-0004", ev.SWITCHED)]})
+    cfg = config(tmp_path, broker.port, engine={"missed_heartbeats": 1},
+                 ingest={"settle_ms": 4000.0, "settle_max_s": 8.0})
+    first, second = bulbs("bulb-0003", hb=10), bulbs("bulb-0004", hb=10)
+    with Host(cfg) as service:
+        first.online()
+        second.online()
+        wait_until(lambda: (st := service.engine.state("h3")) is not None
+                   and all(dev.online for dev in st.devices.values()), 10, "both bulbs online")
+    time.sleep(11)  # past both deadlines, unheard
+    with Host(cfg) as service:
+        first.heartbeat()  # in the settle window: timers are not running yet
+        wait_until(lambda: service._ticking, 15, "timers to run")
+        second.heartbeat()
+        time.sleep(0.5)
+    with SqliteStore(tmp_path / "anbu.db") as s:
+        assert [c for c in s.cases("h3") if c.kind == d.DEVICE] == []
