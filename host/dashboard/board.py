@@ -37,6 +37,9 @@ class HouseholdRow(NamedTuple):
     device_case: str | None  # the open device case's id
     away_until: float | None  # away mode: expected return (float("inf"): until back)
     tz: str = "Asia/Seoul"  # the household's zone: its times are shown in it
+    # Why the household needs someone, at a glance: the open case's reason (welfare first).
+    reason_code: str | None = None  # decisions.INACTIVITY, SOS, DEVICE_OFFLINE ...
+    reason_since: float | None = None  # the last sign of life (or of the bulb) it counts from
 
 
 class RoutineHour(NamedTuple):

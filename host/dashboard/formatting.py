@@ -15,6 +15,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from host import decisions as d
 from host import events as ev
 from host.dashboard.board import HouseholdRow
 from host.dashboard.messages import Messages
@@ -80,6 +81,7 @@ class RowView(NamedTuple):
     case_word: str
     device_case: str | None
     away: str
+    why: str  # the open case's reason in a few words, and for how long
 
 
 def row_view(r: HouseholdRow, m: Messages, now: float, tz: ZoneInfo) -> RowView:
@@ -99,7 +101,17 @@ def row_view(r: HouseholdRow, m: Messages, now: float, tz: ZoneInfo) -> RowView:
         m.ago(now - sa) if sa is not None else "", clock_text(sa, tz) if sa else "",
         m.ago(now - la if la is not None else None), clock_text(la, tz) if la else "",
         tuple(devices), r.welfare_case,
-        m.word("state", r.welfare_state) if r.welfare_state else "", r.device_case, away)
+        m.word("state", r.welfare_state) if r.welfare_state else "", r.device_case, away,
+        _why(r, m, now))
+
+
+def _why(r: HouseholdRow, m: Messages, now: float) -> str:
+    if r.reason_code is None:
+        return ""
+    words = m.word("reason", r.reason_code)
+    if r.reason_since is None or r.reason_code == d.SOS:
+        return words
+    return m("households.why", reason=words, span=m.span(now - r.reason_since))
 
 
 def household_href(hid: str) -> str:

@@ -378,6 +378,7 @@ _KO: dict[str, str] = {
     "weekday.5": "토",
     "weekday.6": "일",
     # reasons (short words; explain.describe gives the sentence)
+    "households.why": "{reason} · {span}째",
     "reason.inactivity": "활동 없음",
     "reason.no_morning": "아침 활동 없음",
     "reason.stuck_on": "조명이 계속 켜짐",
@@ -737,6 +738,7 @@ _EN: dict[str, str] = {
     "weekday.4": "Fri",
     "weekday.5": "Sat",
     "weekday.6": "Sun",
+    "households.why": "{reason} for {span}",
     "reason.inactivity": "no activity",
     "reason.no_morning": "no sign of life this morning",
     "reason.stuck_on": "light left on",

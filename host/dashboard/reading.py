@@ -53,13 +53,17 @@ def row_of(household: Household, devices: Sequence[Device], st: HouseholdState |
                                    _when(seen.changed_at), seen.heartbeat_s))
     welfare, device_case = st.welfare, st.device_case
     away = st.away_until
+    case = welfare or device_case
+    reason = case.reason if case is not None else None
     return HouseholdRow(
         household.id, household.name, st.status,
         status_at if status_at is not None else household.status_at,
         _when(st.last), tuple(health),
         welfare.id if welfare else None, welfare.state if welfare else None,
         device_case.id if device_case else None,
-        None if away is None else (math.inf if away >= NEVER else away), household.tz)
+        None if away is None else (math.inf if away >= NEVER else away), household.tz,
+        reason.code if reason is not None else None,
+        _when(reason.since) if reason is not None else None)
 
 
 class EnginePart(NamedTuple):

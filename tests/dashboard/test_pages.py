@@ -412,6 +412,10 @@ def test_households_page_shows_status_activity_devices_and_case(world):
     assert datetime.fromtimestamp(last, SEOUL).strftime("%Y-%m-%d %H:%M") in row
     assert re.search(r"\d+시간( \d+분)? 전", row)
     assert '<span class="count count-open" data-open-cases>1<' in html
+    # Why, at a glance: the case's reason and how long the silence has lasted.
+    reason = world.store.case(case).reason
+    span = messages("ko").span(world.now - reason["since"])
+    assert f'<small class="why">{messages("ko").word("reason", reason["code"])} · {span}째<' in row
 
 
 # -- the alarm queue --------------------------------------------------------------------------
