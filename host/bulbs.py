@@ -41,7 +41,12 @@ class BulbInputs:
             return
         if dev.online:
             dev.last_seen = t
-            st.heard(self.config.missed_heartbeats)
+            if len(devices) == 1:  # st.heard for one bulb (most households), inline
+                seen = dev.listening_from if dev.listening_from > t else t
+                due = seen + dev.heartbeat_s * self.config.missed_heartbeats
+                st.device_due = due if due < NEVER else NEVER  # min(NEVER, due)
+            else:
+                st.heard(self.config.missed_heartbeats)
         elif t > dev.changed_at:
             self._device_up(st, dev, t, now, out)  # sets last_seen, calls devices_changed
         else:

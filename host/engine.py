@@ -56,6 +56,14 @@ class Engine(BulbInputs, PeopleInputs):
         self._states: dict[str, HouseholdState] = {}
         cfg = self.config
         self._min_gap = cfg.min_gap_h * 3600
+        self._half_floor = self._min_gap / 2  # the plan's lower bound on a silence
+        self._morning_start_s = cfg.morning_start_h * 3600
+        # Routine.stuck_threshold's terms, for _plan
+        self._stuck_min_periods = cfg.stuck_min_periods
+        self._stuck_prior = cfg.stuck_prior_longest_h * 3600
+        self._stuck_factor = cfg.stuck_factor
+        self._stuck_min = cfg.stuck_min_h * 3600
+        self._stuck_max = cfg.stuck_max_h * 3600
         self._knock_s = cfg.knock_timeout_min * 60
         self._learn_s = cfg.learn_gap_h * 3600
         self._ceiling = cfg.ceiling_h * 3600
@@ -196,7 +204,7 @@ class Engine(BulbInputs, PeopleInputs):
             # worked out. _plan's answer for it, without the call: the next step is the
             # silence reaching half the floor, or a bulb's heartbeat deadline before that.
             since = st.last if st.last > st.alive_at else st.alive_at
-            at = since + self._min_gap / 2
+            at = since + self._half_floor
             step = self._inactivity
             if not at < st.device_due:
                 at, step = st.device_due, self._devices_silent
@@ -274,12 +282,23 @@ class Engine(BulbInputs, PeopleInputs):
             return at, step
         if st.stuck_from < NEVER:
             base = st.stuck_from if st.stuck_from > st.stuck_reset else st.stuck_reset
-            due = base + st.routine.stuck_threshold(self.config)
+            # Routine.stuck_threshold, inline (the same max and min): asked on every input
+            # while a light is on.
+            routine = st.routine
+            longest = routine.longest_on
+            if routine.on_periods < self._stuck_min_periods and self._stuck_prior > longest:
+                longest = self._stuck_prior
+            stuck = self._stuck_factor * longest
+            if self._stuck_min > stuck:
+                stuck = self._stuck_min
+            if self._stuck_max < stuck:
+                stuck = self._stuck_max
+            due = base + stuck
             if due < at:
                 at, step = due, self._stuck_on
         if not st.watching:
             if st.watch_at is None:
-                due = since + self._min_gap / 2
+                due = since + self._half_floor
                 return (due, self._inactivity) if due < at else (at, step)
             if st.watch_at < at:
                 at, step = st.watch_at, self._watch
@@ -367,7 +386,11 @@ class Engine(BulbInputs, PeopleInputs):
         if self._quiet_hours[clock.hour(due)]:
             due = clock.next_local_hour(due, cfg.quiet_end_h)
         latest = since + self._ceiling - self._knock_s
-        knock_at = min(due, st.due_urgent, latest)
+        knock_at = due  # min(due, st.due_urgent, latest), as min does it, without the call
+        if st.due_urgent < knock_at:
+            knock_at = st.due_urgent
+        if latest < knock_at:
+            knock_at = latest
         morning = self._morning_due(st, since)
         st.knock_code = d.INACTIVITY
         if morning < knock_at:
@@ -378,7 +401,8 @@ class Engine(BulbInputs, PeopleInputs):
         bucket = (st.last_bucket if since == last
                   else bucket_of(clock.hour(since), clock.weekend(since)))
         watch_gap = st.routine.threshold(bucket, cfg.tail_watch, cfg)
-        st.watch_at = min(since + max(watch_gap, self._min_gap / 2), knock_at)
+        watch_at = since + (self._half_floor if self._half_floor > watch_gap else watch_gap)
+        st.watch_at = knock_at if knock_at < watch_at else watch_at  # min(watch_at, knock_at)
         st.knock_at = knock_at
         st.knock_urgent = knock_at < due and st.knock_code == d.INACTIVITY
 
@@ -557,7 +581,7 @@ class Engine(BulbInputs, PeopleInputs):
                     else:
                         st.routine.learn_gap(st.last_bucket, gap)
             tod = local % 86400
-            if day != st.morning_day and tod >= self.config.morning_start_h * 3600:
+            if day != st.morning_day and tod >= self._morning_start_s:
                 self._first_morning(st, prev, day, weekend, tod)
             st.last = t
             st.last_bucket = bucket
@@ -566,7 +590,19 @@ class Engine(BulbInputs, PeopleInputs):
                 st.day = day
                 st.routine.learn_day(weekend)
             if moved:
-                self._sign_of_life(st, t, bucket)
+                cache = st.routine.cache
+                knock = cache[2 * bucket]
+                if knock == knock:  # _sign_of_life with its gaps cached: most inputs, inline
+                    if t + knock > st.due_raw:
+                        st.due_raw = t + knock
+                    urgent = cache[2 * bucket + 1]
+                    if t + urgent > st.due_urgent:
+                        st.due_urgent = t + urgent
+                    st.watch_at = None
+                    st.knock_at = None
+                    st.watching = False
+                else:
+                    self._sign_of_life(st, t, bucket)
             if st.away_until is not None and t > st.away_changed_at:
                 self._end_away(st, t)  # back early: watch again from now
         if kind != ev.ACTIVITY and self._switch(st, t, kind == ev.ON, device, case):
@@ -617,8 +653,11 @@ class Engine(BulbInputs, PeopleInputs):
         if not on and light.light_t > -NEVER:
             if case is not None and case.state != d.CASE_KNOCK:
                 case.held_on = t - light.light_t
-            else:
-                st.routine.learn_on_period(t - light.light_t)
+            else:  # st.routine.learn_on_period, inline: every light switched off
+                routine = st.routine
+                routine.on_periods += 1
+                if t - light.light_t > routine.longest_on:
+                    routine.longest_on = t - light.light_t
         light.light_on = on
         light.light_t = t
         light.light_seen = seen | bit

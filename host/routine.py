@@ -91,7 +91,7 @@ def _gap_s(p: float, mu: float, sigma: float, k: int, cfg: EngineConfig,
     if model_h > cap_h:
         model_h = cap_h
     seen_h = 0.0 if k < 0 else (EDGES_H[k + 1] if k + 1 < NB else EDGES_H[-1] * 1.2)
-    return max(model_h, seen_h) * 3600
+    return (seen_h if seen_h > model_h else model_h) * 3600  # max(model_h, seen_h)
 
 
 class Routine:
@@ -132,9 +132,15 @@ class Routine:
         sums[3 * bucket + 2] += lg * lg
         hist = self.hist
         # Every edge the gap reached: the edges up to where gap_s would be inserted after them.
-        for i in range(bucket * NB, bucket * NB + bisect_right(EDGES_S, gap_s)):
-            if hist[i] < 255:
+        first = bucket * NB
+        if hist[first] < 255:
+            # A row never counts more at a higher edge (see _last_reached): none is at the cap.
+            for i in range(first, first + bisect_right(EDGES_S, gap_s)):
                 hist[i] += 1
+        else:
+            for i in range(first, first + bisect_right(EDGES_S, gap_s)):
+                if hist[i] < 255:
+                    hist[i] += 1
 
     def learn_day(self, weekend: bool) -> None:
         dt = 1 if weekend else 0
@@ -216,7 +222,11 @@ class Routine:
         total = n + n0
         mu = (s1 + n0 * mu0) / total
         var = (s2 + n0 * (sd0 * sd0 + mu0 * mu0)) / total - mu * mu
-        sigma = max(math.sqrt(max(var, 0.0)), cfg.min_sigma)
+        # max(math.sqrt(max(var, 0.0)), cfg.min_sigma), as max does it (the first argument
+        # unless the other is greater), without its two calls: asked for every silence.
+        sigma = math.sqrt(0.0 if var < 0.0 else var)
+        if cfg.min_sigma > sigma:
+            sigma = cfg.min_sigma
         per_day = total / (days + cfg.prior_days)
         return per_day, mu, sigma, days
 

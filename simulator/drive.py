@@ -104,7 +104,8 @@ class Driver:
 
     def _run_to(self, until: float, inclusive: bool) -> None:
         queue, tick, household, listen = self._queue, self.rule.tick, self.household, self._listen
-        while not self.stopped:
+        people = self.people
+        while people is None or people.found is None:  # not self.stopped, without the property
             reply = queue[0][0] if queue else math.inf
             wake = self.wake if self.wake is not None else math.inf
             due = reply if reply <= wake else wake

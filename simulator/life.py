@@ -111,16 +111,24 @@ class LifePlan:
         return None
 
     def ill(self, t: float) -> bool:
-        return any(a <= t < b for a, b in self.illnesses)
+        return _within(t, self.illnesses)
 
     def guest(self, t: float) -> bool:
-        return any(a <= t < b for a, b in self.guests)
+        return _within(t, self.guests)
 
     def declined(self, t: float) -> float:
         """How far the decline has gone at t, 0 (none) to 1 (settled at its lower level)."""
         if self.decline is None or t < self.decline[0]:
             return 0.0
         return min((t - self.decline[0]) / self.decline[1], 1.0)
+
+
+def _within(t: float, spans: list[tuple[float, float]]) -> bool:
+    """Whether t falls in one of the spans: any(...) without a generator (asked daily)."""
+    for a, b in spans:  # noqa: SIM110 - a generator costs more than the loop
+        if a <= t < b:
+            return True
+    return False
 
 
 def plan(rates: LifeRates, rng: random.Random, start: float, end: float,

@@ -68,13 +68,14 @@ class Resident:
         day = 0
         segments: list[tuple[float, float, str]] = []
         try:
-            while day < len(self.midnights) - 1:
+            env, days = self.env, len(self.midnights) - 1
+            while day < days:
                 segments = self._plan_day(day)
                 for _, finish, _ in segments:
-                    if finish > self.env.now:
+                    if finish > env.now:
                         self.episodes += 1
-                        yield self.env.timeout(min(finish, end) - self.env.now)
-                    if self.env.now >= end:
+                        yield env.timeout(min(finish, end) - env.now)
+                    if env.now >= end:
                         return
                 day += 1
         except simpy.Interrupt as stop:
@@ -168,10 +169,12 @@ class Resident:
         away = self._absence_overlapping(wake, next_wake)
         if away is not None:
             presses, episodes = self._apart(presses, episodes, away)
+        press, lamp = self.switch.press, self.lamp
         for t, on in presses:
-            if on != self.lamp:
-                self.switch.press(t, on)
-                self.lamp = on
+            if on != lamp:
+                press(t, on)
+                lamp = on
+        self.lamp = lamp
         self.presence.extend((a, b, s) for a, b, s in episodes if s)
         return episodes
 
@@ -218,7 +221,9 @@ class Resident:
         for s in starts:
             if s < last_end + 30:
                 continue
-            length = min(max(minutes * exp(0.9 * gauss(0.0, 1.0)), 0.2), 30) * MINUTE
+            length = minutes * exp(0.9 * gauss(0.0, 1.0))
+            # min(max(length, 0.2), 30), as max and min do it, without the calls
+            length = (30 if length > 30 else 0.2 if length < 0.2 else length) * MINUTE
             visits.append((s, length))
             last_end = s + length
         if rand() < p.shower:

@@ -68,8 +68,12 @@ class World:
         env = simpy.Environment(initial_time=self.start)
         self.bulb = network.Bulb(self.device, self.mode)
 
+        offset_h = self._offset / 3600
+
         def sun(day: date) -> tuple[float, float]:
-            return daylight.sun_hours(day, s.latitude, s.longitude, self._offset / 3600)
+            # Not self._offset: a closure over self would put the world in a reference
+            # cycle (world, resident, sun), kept until the cyclic collector's next full pass.
+            return daylight.sun_hours(day, s.latitude, s.longitude, offset_h)
 
         self.resident = Resident(env, persona, self.room, self.bulb, self.life, s.start,
                                  midnights, sun, stream("resident"))
