@@ -41,10 +41,8 @@ class BulbInputs:
             return
         if dev.online:
             dev.last_seen = t
-            if len(devices) == 1:  # st.heard for one bulb (most households), inline
-                seen = dev.listening_from if dev.listening_from > t else t
-                due = seen + dev.heartbeat_s * self.config.missed_heartbeats
-                st.device_due = due if due < NEVER else NEVER  # min(NEVER, due)
+            if len(devices) == 1:  # st.heard for one bulb (most households): its deadline
+                st.device_due = dev.deadline(self.config.missed_heartbeats)
             else:
                 st.heard(self.config.missed_heartbeats)
         elif t > dev.changed_at:

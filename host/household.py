@@ -128,22 +128,8 @@ class HouseholdState:
     def heard(self, missed: int) -> None:
         """Recompute device_due after a heartbeat from an online bulb: its deadline is all
         that moved (mode, online and the lights did not, so blind and stuck_from stand)."""
-        devices = self.devices
-        if len(devices) == 1:  # type: ignore[arg-type] - most households: the loop, unrolled
-            for dev in devices.values():  # type: ignore[union-attr]
-                if dev.online:
-                    seen = dev.last_seen
-                    if dev.listening_from > seen:
-                        seen = dev.listening_from
-                    self.device_due = min(NEVER, seen + dev.heartbeat_s * missed)
-                else:
-                    self.device_due = NEVER
-                return
         due = NEVER
-        for dev in devices.values():  # type: ignore[union-attr] - a bulb was heard
+        for dev in self.devices.values():  # type: ignore[union-attr] - a bulb was heard
             if dev.online:
-                seen = dev.last_seen
-                if dev.listening_from > seen:
-                    seen = dev.listening_from
-                due = min(due, seen + dev.heartbeat_s * missed)
+                due = min(due, dev.deadline(missed))
         self.device_due = due
