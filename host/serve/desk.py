@@ -75,6 +75,12 @@ class Board:
         self.dirty.clear()
         self.published = tuple(self._rows.values())
 
+    def row_now(self, household: str, engine: Engine, store: Store) -> HouseholdRow:
+        """This household's row as of now (published with it); KeyError if unknown."""
+        self.dirty.add(household)
+        self.refresh(engine, store)
+        return self._rows[household]
+
 
 class ServiceDesk:
     """Desk for the web thread of `anbu serve`; `store` is the web thread's own connection."""
@@ -101,14 +107,8 @@ class ServiceDesk:
 def _inside(service: Any, household: str) -> tuple:
     """The engine's part of a household page, read on the service's thread."""
     board: Board = service.board
-    if household not in board.homes:
-        board.dirty.add(household)
-        board.refresh(service.engine, service.store)
-        if household not in board.homes:
-            raise KeyError(household)
+    row = board.row_now(household, service.engine, service.store)
     home = board.homes[household]
-    row = reading.row_of(home, board.devices.get(household, []),
-                         service.engine.state(household), board.status_at.get(household))
     part = reading.engine_part(service.engine, household)
     telemetry = []
     for dev in board.devices.get(household, []):
